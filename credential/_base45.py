@@ -1,0 +1,69 @@
+"""Base45 (RFC 9285): bytes as text in the QR alphanumeric alphabet.
+
+QR alphanumeric mode spends 5.5 bits per character against 8 in byte mode, so base45's
+3 characters per 2 bytes cost 16.5 bits: about 3% more than raw binary, while staying
+plain text that survives copying, typing and any scanner app.
+"""
+
+from __future__ import annotations
+
+import struct
+
+from ._errors import MalformedError, Reason
+
+ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:"
+_INVALID = 255
+_VALUES = bytearray([_INVALID]) * 256
+for _value, _char in enumerate(ALPHABET):
+    _VALUES[ord(_char)] = _value
+_DIGITS = bytes.maketrans(bytes(range(45)), ALPHABET.encode("ascii"))
+
+
+def b45encode(data: bytes) -> str:
+    """Encode ``data``: each 2 bytes become 3 characters, a last odd byte 2."""
+    digits = bytearray()
+    pairs = len(data) // 2
+    for word in struct.unpack(f">{pairs}H", data[: pairs * 2]):
+        rest, low = divmod(word, 45)
+        high, middle = divmod(rest, 45)
+        digits += bytes((low, middle, high))
+    if len(data) % 2:
+        high, low = divmod(data[-1], 45)
+        digits += bytes((low, high))
+    return digits.translate(_DIGITS).decode("ascii")
+
+
+def b45decode(text: str) -> bytes:
+    """Decode base45 strictly: alphabet, length and value range are all checked.
+
+    Runs without a per-character Python loop: the three digits of every group are spread
+    into 24-bit slots of three big integers, combined as ``a + 45*b + 2025*c`` in one
+    big-integer expression (a slot peaks at 91124, so slots never carry into each
+    other), and the 16-bit results are read back out by slicing.
+    """
+    try:
+        values = text.encode("ascii").translate(_VALUES)
+    except UnicodeEncodeError:
+        raise MalformedError(Reason.BAD_ENCODING, "QR text has characters outside base45") from None
+    if _INVALID in values:
+        raise MalformedError(Reason.BAD_ENCODING, "QR text has characters outside base45")
+    if len(values) % 3 == 1:
+        raise MalformedError(Reason.BAD_ENCODING, "QR text has a base45 length that cannot occur")
+    groups = len(values) // 3
+    slots = bytearray(3 * groups)
+    digits = []
+    for offset in range(3):
+        slots[2::3] = values[offset : 3 * groups : 3]
+        digits.append(int.from_bytes(slots, "big"))
+    words = (digits[0] + 45 * digits[1] + 2025 * digits[2]).to_bytes(3 * groups, "big")
+    if words[0::3].count(0) != groups:
+        raise MalformedError(Reason.BAD_ENCODING, "QR text has an out-of-range base45 group")
+    decoded = bytearray(2 * groups)
+    decoded[0::2] = words[1::3]
+    decoded[1::2] = words[2::3]
+    if len(values) % 3 == 2:
+        last = values[-2] + 45 * values[-1]
+        if last > 0xFF:
+            raise MalformedError(Reason.BAD_ENCODING, "QR text has an out-of-range base45 group")
+        decoded.append(last)
+    return bytes(decoded)

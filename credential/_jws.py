@@ -1,0 +1,74 @@
+"""Compact JWS, just the part SD-JWT needs: sign, and split-and-check a header.
+
+The header is checked before any key is touched: ``alg`` against the caller's allow-list,
+``typ`` against the one expected type, and any ``crit`` refused (we understand no
+critical extensions, so we must fail closed). Signature checking itself is the key's job.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+from ._encoding import b64url_decode, b64url_encode, compact_json, parse_json_object
+from ._errors import MalformedError, Reason, SignatureError
+from ._keys import SigningKey
+from ._limits import Limits
+
+
+def sign_jwt(header: dict[str, Any], payload: dict[str, Any], key: SigningKey) -> str:
+    """Serialize and sign a compact JWS; ``header`` must already name ``key.alg``."""
+    signing_input = f"{b64url_encode(compact_json(header))}.{b64url_encode(compact_json(payload))}"
+    return f"{signing_input}.{b64url_encode(key.sign(signing_input.encode('ascii')))}"
+
+
+@dataclass(frozen=True, slots=True)
+class UnverifiedJwt:
+    """A compact JWS whose header passed the checks but whose signature is not yet verified."""
+
+    header: Mapping[str, Any]
+    payload_segment: str
+    signing_input: bytes
+    signature: bytes
+
+    def payload(self, limits: Limits, *, what: str) -> dict[str, Any]:
+        """Decode the payload; call only after the signature has been verified."""
+        return parse_json_object(b64url_decode(self.payload_segment), limits, what=what)
+
+
+@functools.lru_cache(maxsize=256)
+def _checked_header(segment: str, typ: str, algorithms: frozenset[str], limits: Limits, what: str) -> Mapping[str, Any]:
+    """Parse and check a header. Cached: every credential from one issuer key shares its
+    header, and every key-binding JWT of one algorithm does too. Failures are not cached."""
+    header = parse_json_object(b64url_decode(segment), limits, what=f"{what} header")
+    alg = header.get("alg")
+    if alg not in algorithms:
+        raise SignatureError(Reason.UNSUPPORTED_ALGORITHM, f"{what} uses algorithm {_shown(alg)}, which is not allowed")
+    if header.get("typ") != typ:
+        raise SignatureError(Reason.WRONG_TYPE, f"{what} has typ {_shown(header.get('typ'))}, expected {typ!r}")
+    if "crit" in header:
+        raise SignatureError(
+            Reason.UNSUPPORTED_CRITICAL_HEADER, f"{what} has critical header parameters we do not understand"
+        )
+    return MappingProxyType(header)
+
+
+def read_jwt(token: str, *, typ: str, algorithms: frozenset[str], limits: Limits, what: str) -> UnverifiedJwt:
+    """Split ``token`` and check its header; raise a typed error naming ``what`` on failure."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        raise MalformedError(Reason.MALFORMED, f"{what} is not a compact JWS (three dot-separated parts)")
+    header_segment, payload_segment, signature_segment = parts
+    header = _checked_header(header_segment, typ, algorithms, limits, what)
+    signature = b64url_decode(signature_segment)
+    signing_input = f"{header_segment}.{payload_segment}".encode("ascii")
+    return UnverifiedJwt(header, payload_segment, signing_input, signature)
+
+
+def _shown(value: object) -> str:
+    """A short, safe rendering of an untrusted header value for an error message."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."

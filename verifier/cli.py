@@ -1,0 +1,145 @@
+"""``cityid verifier``: check a resident's proof at a service desk, offline.
+
+``verify`` reads the proof from QR text, a compact SD-JWT, a photo of the QR code or stdin,
+checks it against trusted issuer keys and the desk's own nonce and audience, and prints
+only what the proof discloses. Exit codes: 0 valid, 1 invalid, 2 usage or unreadable input.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from cityid.console import console, printable, safe
+from cityid.inputs import InputError, load_key_set, load_proof
+from credential import (
+    CREDENTIAL_TYPES,
+    CredentialError,
+    VerifiedPresentation,
+    VerifyOptions,
+    verify_presentation,
+)
+
+app = typer.Typer(
+    help="The service desk: check residents' proofs offline, keeping nothing.",
+    no_args_is_help=True,
+)
+
+EXIT_VALID, EXIT_INVALID, EXIT_UNREADABLE = 0, 1, 2
+DEFAULT_MAX_AGE = 3600
+_TITLES = {kind.vct: kind.title for kind in CREDENTIAL_TYPES.values()}
+_CLAIM_ORDER = {kind.vct: list(kind.claims) for kind in CREDENTIAL_TYPES.values()}
+
+
+def in_display_order(vct: str, claims: dict[str, Any]) -> list[tuple[str, Any]]:
+    """Claims in their credential type's order (disclosures arrive in digest order)."""
+    order = _CLAIM_ORDER.get(vct, [])
+    return sorted(claims.items(), key=lambda item: order.index(item[0]) if item[0] in order else len(order))
+
+
+def _result(valid: bool, reason: str, message: str, verified: VerifiedPresentation | None = None) -> dict[str, Any]:
+    return {
+        "valid": valid,
+        "reason": reason,
+        "message": message,
+        "claims": verified.claims if verified else {},
+        "issuer": verified.issuer if verified else None,
+        "vct": verified.vct if verified else None,
+    }
+
+
+def _show(result: dict[str, Any], verified: VerifiedPresentation | None) -> None:
+    if verified is None:
+        console.print(Text.assemble(("✘ NOT VALID", "bold red"), "  ", (result["reason"], "red")))
+        console.print(safe(result["message"]))
+        return
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="dim")
+    table.add_column()
+    table.add_row("Issuer", safe(verified.issuer))
+    title = _TITLES.get(verified.vct)
+    table.add_row("Credential", safe(f"{title} ({verified.vct})" if title else verified.vct))
+    for index, (name, value) in enumerate(in_display_order(verified.vct, verified.claims)):
+        table.add_row("Shared" if index == 0 else "", Text.assemble((printable(name), "bold"), ": ", printable(value)))
+    if not verified.claims:
+        table.add_row("Shared", "nothing beyond the credential type")
+    table.add_row(
+        "Bound to",
+        "the holder's device, for this desk's request" if verified.key_bound else "nobody (not device-bound)",
+    )
+    console.print(Panel(table, title=Text("✔ VALID", style="bold green"), title_align="left", expand=False))
+
+
+@app.command("verify")
+def verify(
+    proof: Annotated[
+        str,
+        typer.Argument(
+            metavar="INPUT",
+            help="The proof: QR text (CID1:...), a compact SD-JWT, a PNG/JPEG photo of the QR code, "
+            "a file holding any of these, or - to read standard input.",
+            show_default=False,
+        ),
+    ],
+    issuer_jwks: Annotated[
+        Path,
+        typer.Option(
+            "--issuer-jwks",
+            metavar="FILE",
+            help="Trusted issuer keys: a JWKS file (or issuer metadata).",
+            show_default=False,
+        ),
+    ],
+    nonce: Annotated[
+        str | None, typer.Option(help="The nonce of this desk's request; the proof must answer it.", show_default=False)
+    ] = None,
+    audience: Annotated[
+        str | None, typer.Option(help="This desk's identifier (the request's audience).", show_default=False)
+    ] = None,
+    max_age: Annotated[
+        int, typer.Option(min=0, help="Seconds the proof's key binding may be old: the request's lifetime.")
+    ] = DEFAULT_MAX_AGE,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object: valid, reason, message, claims, issuer, vct.")
+    ] = False,
+) -> None:
+    """Check a proof offline and show only what it discloses.
+
+    Exit status: 0 valid, 1 invalid (with a reason code), 2 usage error or unreadable input.
+    """
+    verified: VerifiedPresentation | None = None
+    try:
+        if nonce is None or audience is None:
+            raise InputError(
+                "usage_error", "a proof is checked against this desk's request: pass --nonce and --audience"
+            )
+        keys = load_key_set(issuer_jwks)
+        loaded = load_proof(proof)
+        verified = verify_presentation(
+            loaded.compact,
+            issuer_keys=keys,
+            audience=audience,
+            nonce=nonce,
+            now=int(time.time()),
+            options=VerifyOptions(max_kb_age=max_age),
+        )
+        result, code = _result(True, "ok", "The proof is valid.", verified), EXIT_VALID
+    except InputError as exc:
+        result, code = _result(False, exc.reason, exc.message), EXIT_UNREADABLE
+    except CredentialError as exc:
+        result, code = _result(False, exc.reason.value, exc.message), EXIT_INVALID
+    except Exception:
+        result, code = _result(False, "internal_error", "the proof could not be checked (internal error)"), EXIT_INVALID
+    if as_json:
+        sys.stdout.write(json.dumps(result, ensure_ascii=True) + "\n")
+    else:
+        _show(result, verified)
+    raise typer.Exit(code)
