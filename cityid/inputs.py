@@ -56,14 +56,17 @@ def _read_bounded(path: Path | None) -> bytes:
 
 def proof_text(data: bytes) -> tuple[str, bool]:
     """Text from input bytes (a decoded QR code for an image); the flag says it was an image."""
-    try:
-        if data.startswith(_IMAGE_MAGIC):
-            return decode_qr_image(data), True
+    looks_like_image = data.startswith(_IMAGE_MAGIC)
+    if not looks_like_image:
         try:
             return data.decode("utf-8-sig"), False
         except UnicodeDecodeError:
-            return decode_qr_image(data), True  # an image format whose magic we do not list
+            pass  # perhaps an image format whose magic number we do not list
+    try:
+        return decode_qr_image(data), True
     except QrImageError as exc:
+        if exc.reason == "unreadable_image" and not looks_like_image:
+            raise InputError("unreadable_input", "the input is neither text nor an image") from exc
         raise InputError(exc.reason, exc.message) from exc
 
 

@@ -29,6 +29,7 @@ class Reason(StrEnum):
     TOO_LARGE = "too_large"
     TOO_DEEP = "too_deep"
     UNSUPPORTED_FORMAT = "unsupported_format"
+    UNSUPPORTED_DIGEST_ALGORITHM = "unsupported_digest_algorithm"
     INVALID_KEY = "invalid_key"
     # SignatureError
     UNSUPPORTED_ALGORITHM = "unsupported_algorithm"
@@ -50,7 +51,6 @@ class Reason(StrEnum):
     DUPLICATE_DIGEST = "duplicate_digest"
     RESERVED_CLAIM_NAME = "reserved_claim_name"
     CLAIM_CONFLICT = "claim_conflict"
-    UNSUPPORTED_DIGEST_ALGORITHM = "unsupported_digest_algorithm"
     # KeyBindingError
     KB_MISSING = "kb_missing"
     NO_HOLDER_KEY = "no_holder_key"

@@ -35,6 +35,7 @@ VC_TYP = "dc+sd-jwt"
 SALT_BYTES = 16  # 128-bit salts (RFC 9901 section 9.3)
 
 RandomBytes = Callable[[int], bytes]
+_MAX_EXACT_INTEGER = 2**53
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +90,8 @@ def _check_claim_value(value: Any, path: str) -> None:
             _check_claim_value(element, f"{path}[{index}]")
     elif isinstance(value, float) and not math.isfinite(value):
         raise UsageError(Reason.INVALID_CLAIMS, f"{path}: JSON has no NaN or Infinity")
+    elif isinstance(value, int) and not isinstance(value, bool) and abs(value) > _MAX_EXACT_INTEGER:
+        raise UsageError(Reason.INVALID_CLAIMS, f"{path}: integers beyond 2**53 do not survive JSON (RFC 7493)")
     elif value is not None and not isinstance(value, str | int | float | bool):
         raise UsageError(Reason.INVALID_CLAIMS, f"{path}: {type(value).__name__} is not a JSON value")
 

@@ -7,11 +7,9 @@ critical extensions, so we must fail closed). Signature checking itself is the k
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping
-from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NamedTuple
 
 from ._encoding import b64url_decode, b64url_encode, compact_json, parse_json_object
 from ._errors import MalformedError, Reason, SignatureError
@@ -25,8 +23,7 @@ def sign_jwt(header: dict[str, Any], payload: dict[str, Any], key: SigningKey) -
     return f"{signing_input}.{b64url_encode(key.sign(signing_input.encode('ascii')))}"
 
 
-@dataclass(frozen=True, slots=True)
-class UnverifiedJwt:
+class UnverifiedJwt(NamedTuple):
     """A compact JWS whose header passed the checks but whose signature is not yet verified."""
 
     header: Mapping[str, Any]
@@ -39,21 +36,35 @@ class UnverifiedJwt:
         return parse_json_object(b64url_decode(self.payload_segment), limits, what=what)
 
 
-@functools.lru_cache(maxsize=256)
-def _checked_header(segment: str, typ: str, algorithms: frozenset[str], limits: Limits, what: str) -> Mapping[str, Any]:
-    """Parse and check a header. Cached: every credential from one issuer key shares its
-    header, and every key-binding JWT of one algorithm does too. Failures are not cached."""
-    header = parse_json_object(b64url_decode(segment), limits, what=f"{what} header")
-    alg = header.get("alg")
+_HEADERS: dict[tuple[str, str, frozenset[str], Limits], Mapping[str, Any]] = {}
+_HEADERS_KEPT = 256
+
+
+def checked_header(segment: str, typ: str, algorithms: frozenset[str], limits: Limits, what: str) -> Mapping[str, Any]:
+    """Parse and check a JWS header: ``alg`` allowed, ``typ`` as expected, no ``crit``.
+
+    Cached, because every credential from one issuer key shares its header and every
+    key-binding JWT of one algorithm does too. Only headers that passed are cached, the
+    cache is bounded, and the key includes everything the checks depend on.
+    """
+    cache_key = (segment, typ, algorithms, limits)
+    header = _HEADERS.get(cache_key)
+    if header is not None:
+        return header
+    parsed = parse_json_object(b64url_decode(segment), limits, what=f"{what} header")
+    alg = parsed.get("alg")
     if alg not in algorithms:
         raise SignatureError(Reason.UNSUPPORTED_ALGORITHM, f"{what} uses algorithm {_shown(alg)}, which is not allowed")
-    if header.get("typ") != typ:
-        raise SignatureError(Reason.WRONG_TYPE, f"{what} has typ {_shown(header.get('typ'))}, expected {typ!r}")
-    if "crit" in header:
+    if parsed.get("typ") != typ:
+        raise SignatureError(Reason.WRONG_TYPE, f"{what} has typ {_shown(parsed.get('typ'))}, expected {typ!r}")
+    if "crit" in parsed:
         raise SignatureError(
             Reason.UNSUPPORTED_CRITICAL_HEADER, f"{what} has critical header parameters we do not understand"
         )
-    return MappingProxyType(header)
+    if len(_HEADERS) >= _HEADERS_KEPT:
+        _HEADERS.clear()
+    header = _HEADERS[cache_key] = MappingProxyType(parsed)
+    return header
 
 
 def read_jwt(token: str, *, typ: str, algorithms: frozenset[str], limits: Limits, what: str) -> UnverifiedJwt:
@@ -62,7 +73,7 @@ def read_jwt(token: str, *, typ: str, algorithms: frozenset[str], limits: Limits
     if len(parts) != 3:
         raise MalformedError(Reason.MALFORMED, f"{what} is not a compact JWS (three dot-separated parts)")
     header_segment, payload_segment, signature_segment = parts
-    header = _checked_header(header_segment, typ, algorithms, limits, what)
+    header = checked_header(header_segment, typ, algorithms, limits, what)
     signature = b64url_decode(signature_segment)
     signing_input = f"{header_segment}.{payload_segment}".encode("ascii")
     return UnverifiedJwt(header, payload_segment, signing_input, signature)

@@ -45,29 +45,64 @@ def _invalid(message: str) -> InvalidKeyError:
     return InvalidKeyError(Reason.INVALID_KEY, message)
 
 
+PublicKey = ec.EllipticCurvePublicKey | Ed25519PublicKey
+
+
+def is_valid_signature(alg: str, public_key: PublicKey, signature: bytes, signing_input: bytes) -> bool:
+    """True when ``signature`` (JOSE raw form) by ``public_key`` signs ``signing_input``."""
+    if len(signature) != 64:
+        return False
+    try:
+        if alg == "ES256":
+            der = encode_dss_signature(int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big"))
+            cast(ec.EllipticCurvePublicKey, public_key).verify(der, signing_input, _ECDSA_VERIFY)
+        else:
+            cast(Ed25519PublicKey, public_key).verify(signature, signing_input)
+    except InvalidSignature:
+        return False
+    return True
+
+
+def load_public_jwk(jwk: object) -> tuple[Algorithm, PublicKey]:
+    """The algorithm and key of a public EC P-256 or OKP Ed25519 JWK; refuses anything else."""
+    if not isinstance(jwk, dict | Mapping):  # dict first: the ABC check is slow
+        raise _invalid("a JWK must be a JSON object")
+    if not _PRIVATE_MEMBERS.isdisjoint(jwk):
+        raise _invalid("a public JWK must not contain private key material")
+    kty, crv = jwk.get("kty"), jwk.get("crv")
+    public_key: PublicKey
+    alg: Algorithm
+    if kty == "EC" and crv == "P-256":
+        try:
+            public_key = ec.EllipticCurvePublicKey.from_encoded_point(
+                _P256, b"\x04" + _coordinate(jwk, "x") + _coordinate(jwk, "y")
+            )
+        except ValueError as exc:
+            raise _invalid("the EC point is not on P-256") from exc
+        alg = "ES256"
+    elif kty == "OKP" and crv == "Ed25519":
+        public_key = Ed25519PublicKey.from_public_bytes(_coordinate(jwk, "x"))
+        alg = "EdDSA"
+    else:
+        raise _invalid("only EC P-256 and OKP Ed25519 keys are accepted")
+    if jwk.get("alg", alg) != alg:
+        raise _invalid(f"the JWK's alg does not match its key type ({alg})")
+    return alg, public_key
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class VerifyingKey:
     """A public key with its pinned algorithm and, optionally, ``kid`` and owning issuer."""
 
     alg: Algorithm
-    public_key: ec.EllipticCurvePublicKey | Ed25519PublicKey
+    public_key: PublicKey
     kid: str | None = None
     issuer: str | None = None
     """When set, credentials verified with this key must carry exactly this ``iss``."""
 
     def is_valid_signature(self, signature: bytes, signing_input: bytes) -> bool:
         """True when ``signature`` (JOSE raw form) signs ``signing_input``."""
-        if len(signature) != 64:
-            return False
-        try:
-            if self.alg == "ES256":
-                der = encode_dss_signature(int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big"))
-                cast(ec.EllipticCurvePublicKey, self.public_key).verify(der, signing_input, _ECDSA_VERIFY)
-            else:
-                cast(Ed25519PublicKey, self.public_key).verify(signature, signing_input)
-        except InvalidSignature:
-            return False
-        return True
+        return is_valid_signature(self.alg, self.public_key, signature, signing_input)
 
     def to_jwk(self) -> dict[str, str]:
         """Public JWK with ``alg`` and, when known, ``kid``."""
@@ -80,28 +115,8 @@ class VerifyingKey:
     @classmethod
     def from_jwk(cls, jwk: object, *, issuer: str | None = None) -> VerifyingKey:
         """Import a public EC P-256 or OKP Ed25519 JWK; refuses private members and other types."""
-        if not isinstance(jwk, Mapping):
-            raise _invalid("a JWK must be a JSON object")
-        if _PRIVATE_MEMBERS & jwk.keys():
-            raise _invalid("a public JWK must not contain private key material")
-        kty, crv = jwk.get("kty"), jwk.get("crv")
-        public_key: ec.EllipticCurvePublicKey | Ed25519PublicKey
-        alg: Algorithm
-        if kty == "EC" and crv == "P-256":
-            x, y = _coordinate(jwk, "x"), _coordinate(jwk, "y")
-            try:
-                public_key = ec.EllipticCurvePublicKey.from_encoded_point(_P256, b"\x04" + x + y)
-            except ValueError as exc:
-                raise _invalid("the EC point is not on P-256") from exc
-            alg = "ES256"
-        elif kty == "OKP" and crv == "Ed25519":
-            public_key = Ed25519PublicKey.from_public_bytes(_coordinate(jwk, "x"))
-            alg = "EdDSA"
-        else:
-            raise _invalid("only EC P-256 and OKP Ed25519 keys are accepted")
-        if jwk.get("alg", alg) != alg:
-            raise _invalid(f"the JWK's alg does not match its key type ({alg})")
-        kid = jwk.get("kid")
+        alg, public_key = load_public_jwk(jwk)
+        kid = cast(Mapping[str, Any], jwk).get("kid")
         if kid is not None and not isinstance(kid, str):
             raise _invalid("kid must be a string")
         return cls(alg=alg, public_key=public_key, kid=kid, issuer=issuer)

@@ -134,73 +134,78 @@ def _read_segments(data: bytes) -> tuple[list[tuple[int, int, bytes | int]], int
     segments: list[tuple[int, int, bytes | int]] = []
     position, size = 0, len(data)
     while True:
-        header = shift = 0
-        while True:
-            if position >= size or shift > 21:
-                raise MalformedError(Reason.MALFORMED, "QR payload has a broken segment header")
-            byte = data[position]
-            position += 1
-            header |= (byte & 0x7F) << shift
-            shift += 7
-            if not byte & 0x80:
-                break
+        if position >= size:
+            raise MalformedError(Reason.MALFORMED, "QR payload has a broken segment header")
+        header = data[position]
+        position += 1
+        if header & 0x80:  # a multi-byte varint (segments longer than 7 bytes of body)
+            header &= 0x7F
+            shift = 7
+            while True:
+                if position >= size or shift > 21:
+                    raise MalformedError(Reason.MALFORMED, "QR payload has a broken segment header")
+                byte = data[position]
+                position += 1
+                header |= (byte & 0x7F) << shift
+                shift += 7
+                if not byte & 0x80:
+                    break
         length, kind, separator = header >> 4, header >> 2 & 3, header & 3
         if kind > _TEXT or separator > _END:
             raise MalformedError(Reason.MALFORMED, "QR payload has an unknown segment kind")
         if kind == _BLOB:
             segments.append((kind, separator, length))
         else:
-            body = data[position : position + length]
-            if len(body) != length:
+            if position + length > size:
                 raise MalformedError(Reason.MALFORMED, "QR payload ends inside a segment")
+            segments.append((kind, separator, data[position : position + length]))
             position += length
-            segments.append((kind, separator, body))
         if separator == _END:
             return segments, position
 
 
-class _BlobReader:
-    def __init__(self, data: bytes) -> None:
-        self._data, self._position = data, 0
-
-    def take(self, count: int) -> bytes:
-        chunk = self._data[self._position : self._position + count]
-        if count == 0 or len(chunk) != count:
-            raise MalformedError(Reason.MALFORMED, "QR payload is missing random bytes")
-        self._position += count
-        return chunk
-
-    def finished(self) -> bool:
-        return self._position == len(self._data)
+def _missing() -> MalformedError:
+    return MalformedError(Reason.MALFORMED, "QR payload is missing random bytes")
 
 
-def _restore_random(body: bytes, blobs: _BlobReader) -> bytes:
-    out, position = bytearray(), 0
+def _restore_random(body: bytes, data: bytes, offset: int) -> tuple[bytes, int]:
+    """Put each marker's random bytes back as a quoted base64url string; returns the new offset."""
+    if _MARKER not in body:
+        return body, offset
+    pieces: list[bytes] = []
+    position = 0
     while (marker := body.find(_MARKER, position)) >= 0:
         if marker + 1 >= len(body):
             raise MalformedError(Reason.MALFORMED, "QR payload has a cut-off marker")
-        out += body[position:marker] + b'"' + b64url_encode(blobs.take(body[marker + 1])).encode("ascii") + b'"'
+        count = body[marker + 1]
+        if count == 0 or offset + count > len(data):
+            raise _missing()
+        pieces += (body[position:marker], b'"', b64url_encode(data[offset : offset + count]).encode("ascii"), b'"')
+        offset += count
         position = marker + 2
-    out += body[position:]
-    return bytes(out)
+    pieces.append(body[position:])
+    return b"".join(pieces), offset
 
 
 def unpack(data: bytes, limits: Limits) -> str:
     """Rebuild the exact compact string from the inflated ``skeleton + blobs``."""
-    segments, skeleton_end = _read_segments(data)
-    blobs = _BlobReader(data[skeleton_end:])
+    segments, offset = _read_segments(data)
     parts: list[str] = []
     for kind, separator, body in segments:
         if isinstance(body, int):
-            parts.append(b64url_encode(blobs.take(body)))
+            if body == 0 or offset + body > len(data):
+                raise _missing()
+            parts.append(b64url_encode(data[offset : offset + body]))
+            offset += body
         elif kind == _TEXT:
             if not body.isascii() or b"." in body or b"~" in body:
                 raise MalformedError(Reason.MALFORMED, "QR payload has an invalid text segment")
             parts.append(body.decode("ascii"))
         else:
-            parts.append(b64url_encode(_restore_random(body, blobs)))
+            restored, offset = _restore_random(body, data, offset)
+            parts.append(b64url_encode(restored))
         parts.append(_SEPARATORS[separator])
-    if not blobs.finished():
+    if offset != len(data):
         raise MalformedError(Reason.MALFORMED, "QR payload has unused random bytes")
     compact = "".join(parts)
     if len(compact) > limits.max_presentation_chars:

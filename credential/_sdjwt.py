@@ -65,11 +65,14 @@ def _decode_disclosure(disclosure: str, limits: Limits) -> list[Any]:
     return decoded
 
 
-_CONTAINERS = (dict, list)
+_NOT_RESOLVED = NEVER_DISCLOSABLE | {"iat", SD_ALG_KEY}
 
 
 class _Resolver:
-    """One pass over a payload, putting each referenced disclosure in its digest's place."""
+    """One pass over a payload, putting each referenced disclosure in its digest's place.
+
+    This is on the desk's hot path, so digest lookups are inlined rather than factored out.
+    """
 
     def __init__(self, disclosures: Sequence[str], limits: Limits) -> None:
         self.by_digest: dict[str, tuple[str, list[Any]]] = {}
@@ -82,31 +85,44 @@ class _Resolver:
         self.seen: set[str] = set()
         self.paths: list[tuple[ClaimPath, str]] = []
 
-    def lookup(self, value: Any) -> tuple[str, list[Any]] | None:
-        """The disclosure for a digest, or None for an undisclosed or decoy digest."""
-        if not isinstance(value, str):
-            raise DisclosureError(Reason.MALFORMED_DISCLOSURE, "a digest must be a string")
-        if value in self.seen:
-            raise DisclosureError(Reason.DUPLICATE_DIGEST, "a digest appears more than once")
-        self.seen.add(value)
-        return self.by_digest.get(value)
-
     def value(self, node: Any, path: ClaimPath) -> Any:
-        if not isinstance(node, _CONTAINERS):
-            return node
-        if len(path) > self.max_depth:
-            raise MalformedError(Reason.TOO_DEEP, f"claims are nested more than {self.max_depth} levels")
-        return self.object(node, path) if isinstance(node, dict) else self.array(node, path)
+        if type(node) is dict:
+            return self.object(node, path)
+        if type(node) is list:
+            return self.array(node, path)
+        return node
+
+    def _claim(self, item: Any) -> tuple[str, list[Any]] | None:
+        """The disclosure for a digest, or None for an undisclosed or decoy digest."""
+        if type(item) is not str:
+            raise DisclosureError(Reason.MALFORMED_DISCLOSURE, "a digest must be a string")
+        if item in self.seen:
+            raise DisclosureError(Reason.DUPLICATE_DIGEST, "a digest appears more than once")
+        self.seen.add(item)
+        return self.by_digest.get(item)
 
     def object(self, node: dict[str, Any], path: ClaimPath) -> dict[str, Any]:
-        out = {name: self.value(value, (*path, name)) for name, value in node.items() if name != SD_KEY}
+        if len(path) > self.max_depth:
+            raise MalformedError(Reason.TOO_DEEP, f"claims are nested more than {self.max_depth} levels")
+        out: dict[str, Any] = {}
+        for name, value in node.items():
+            if name == SD_KEY:
+                continue
+            # At the top, registered claims (cnf, status, ...) hold no disclosures: kept as they are.
+            out[name] = value if not path and name in _NOT_RESOLVED else self.value(value, (*path, name))
         digests = node.get(SD_KEY)
         if digests is None:
             return out
-        if not isinstance(digests, list):
+        if type(digests) is not list:
             raise DisclosureError(Reason.MALFORMED_DISCLOSURE, "_sd must be an array of digests")
-        for item in digests:
-            found = self.lookup(item)
+        seen, by_digest = self.seen, self.by_digest
+        for item in digests:  # self._claim(item), inlined: this loop runs for every digest
+            if type(item) is not str:
+                raise DisclosureError(Reason.MALFORMED_DISCLOSURE, "a digest must be a string")
+            if item in seen:
+                raise DisclosureError(Reason.DUPLICATE_DIGEST, "a digest appears more than once")
+            seen.add(item)
+            found = by_digest.get(item)
             if found is None:
                 continue
             disclosure, decoded = found
@@ -122,10 +138,12 @@ class _Resolver:
         return out
 
     def array(self, node: list[Any], path: ClaimPath) -> list[Any]:
+        if len(path) > self.max_depth:
+            raise MalformedError(Reason.TOO_DEEP, f"claims are nested more than {self.max_depth} levels")
         out = []
         for index, element in enumerate(node):
-            if isinstance(element, dict) and len(element) == 1 and ARRAY_ELEMENT_KEY in element:
-                found = self.lookup(element[ARRAY_ELEMENT_KEY])
+            if type(element) is dict and len(element) == 1 and ARRAY_ELEMENT_KEY in element:
+                found = self._claim(element[ARRAY_ELEMENT_KEY])
                 if found is None:
                     continue
                 disclosure, decoded = found

@@ -5,25 +5,30 @@ disclosures, then the key-binding JWT. Every check is on by default; the only wa
 key binding is the keyword-only ``unsafe_skip_key_binding``. The function raises on any
 failure and returns a :class:`VerifiedPresentation` only when everything held.
 
-This is the desk's hot path: keys arrive already loaded, signatures go straight to
-``cryptography``, and JSON is parsed once.
+This is the desk's hot path, written to stay within a few microseconds of the two ECDSA
+verifications it cannot avoid: headers are checked once per distinct header and cached,
+keys arrive loaded, signing inputs and the ``sd_hash`` input are slices of the
+presentation, JSON is parsed once by orjson, and the result is a NamedTuple.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
+from ._encoding import b64url_decode, b64url_encode, parse_json_object
 from ._errors import ClaimsError, KeyBindingError, MalformedError, Reason, SignatureError
 from ._issue import VC_TYP, StatusReference
-from ._jws import read_jwt
-from ._keys import SUPPORTED_ALGORITHMS, VerifyingKey
+from ._jws import checked_header
+from ._keys import SUPPORTED_ALGORITHMS, PublicKey, VerifyingKey, is_valid_signature, load_public_jwk
 from ._limits import DEFAULT_LIMITS, Limits
 from ._present import KB_TYP
-from ._sdjwt import NEVER_DISCLOSABLE, SD_ALG, SD_ALG_KEY, ClaimPath, resolve_disclosures, sd_hash, split_presentation
+from ._sdjwt import NEVER_DISCLOSABLE, SD_ALG, SD_ALG_KEY, ClaimPath, resolve_disclosures, split_presentation
 
 _NOT_CLAIMS = NEVER_DISCLOSABLE | {"iat"}
+_NUMBERS = (int, float)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,9 +56,8 @@ class VerifyOptions:
 DEFAULT_OPTIONS = VerifyOptions()
 
 
-@dataclass(frozen=True, slots=True)
-class VerifiedPresentation:
-    """What a verifier may rely on after :func:`verify_presentation` succeeded."""
+class VerifiedPresentation(NamedTuple):
+    """What a verifier may rely on after :func:`verify_presentation` succeeded (immutable)."""
 
     issuer: str
     vct: str
@@ -68,83 +72,86 @@ class VerifiedPresentation:
     key_bound: bool
 
 
+def _jws_parts(token: str, what: str) -> tuple[str, str, bytes]:
+    """``(header segment, payload segment, signature)`` of a compact JWS."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        raise MalformedError(Reason.MALFORMED, f"{what} is not a compact JWS (three dot-separated parts)")
+    return parts[0], parts[1], b64url_decode(parts[2])
+
+
 def _numeric_date(payload: Mapping[str, Any], name: str) -> int | float | None:
     value = payload.get(name)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if value is not None and (type(value) not in _NUMBERS):  # bool is not a number here
         raise ClaimsError(Reason.INVALID_CLAIM, f"{name} must be a number of seconds")
     return value
 
 
 def _text_claim(payload: Mapping[str, Any], name: str) -> str:
     value = payload.get(name)
+    if type(value) is str:
+        return value
     if value is None:
         raise ClaimsError(Reason.MISSING_CLAIM, f"the credential has no {name}")
-    if not isinstance(value, str):
-        raise ClaimsError(Reason.INVALID_CLAIM, f"{name} must be a string")
-    return value
+    raise ClaimsError(Reason.INVALID_CLAIM, f"{name} must be a string")
 
 
 def _status(payload: Mapping[str, Any]) -> StatusReference | None:
-    if "status" not in payload:
+    status = payload.get("status")
+    if status is None and "status" not in payload:
         return None
-    status = payload["status"]
-    reference = status.get("status_list") if isinstance(status, dict) else None
-    idx = reference.get("idx") if isinstance(reference, dict) else None
-    uri = reference.get("uri") if isinstance(reference, dict) else None
-    if isinstance(idx, bool) or not isinstance(idx, int) or idx < 0 or not isinstance(uri, str):
+    reference = status.get("status_list") if type(status) is dict else None
+    idx = reference.get("idx") if type(reference) is dict else None
+    uri = reference.get("uri") if type(reference) is dict else None
+    if type(idx) is not int or idx < 0 or type(uri) is not str:
         raise ClaimsError(Reason.INVALID_CLAIM, "status must be a status_list reference with idx and uri")
     return StatusReference(idx, uri)
 
 
-def _check_validity(
-    payload: Mapping[str, Any], now: int, options: VerifyOptions
-) -> tuple[int | float | None, int | float | None]:
+def _check_validity(payload: Mapping[str, Any], now: int, options: VerifyOptions) -> None:
     skew = options.clock_skew
-    issued_at, expires_at, not_before = (_numeric_date(payload, name) for name in ("iat", "exp", "nbf"))
-    if expires_at is None and options.require_expiry:
-        raise ClaimsError(Reason.MISSING_CLAIM, "the credential has no expiry (exp)")
-    if expires_at is not None and now - skew >= expires_at:
+    expires_at = _numeric_date(payload, "exp")
+    if expires_at is None:
+        if options.require_expiry:
+            raise ClaimsError(Reason.MISSING_CLAIM, "the credential has no expiry (exp)")
+    elif now - skew >= expires_at:
         raise ClaimsError(Reason.EXPIRED, "the credential has expired")
+    not_before = _numeric_date(payload, "nbf")
     if not_before is not None and now + skew < not_before:
         raise ClaimsError(Reason.NOT_YET_VALID, "the credential is not valid yet (nbf)")
+    issued_at = _numeric_date(payload, "iat")
     if issued_at is not None and now + skew < issued_at:
         raise ClaimsError(Reason.NOT_YET_VALID, "the credential claims to be issued in the future")
-    return issued_at, expires_at
 
 
-def _holder_key(payload: Mapping[str, Any]) -> tuple[VerifyingKey, dict[str, Any]]:
+def _holder_key(payload: Mapping[str, Any]) -> tuple[str, PublicKey, dict[str, Any]]:
     cnf = payload.get("cnf")
     if cnf is None:
         raise KeyBindingError(Reason.NO_HOLDER_KEY, "the credential is not bound to a holder key (no cnf)")
-    jwk = cnf.get("jwk") if isinstance(cnf, dict) else None
-    if not isinstance(jwk, dict):
+    jwk = cnf.get("jwk") if type(cnf) is dict else None
+    if type(jwk) is not dict:
         raise KeyBindingError(Reason.HOLDER_KEY_INVALID, "the holder key (cnf) has no jwk")
     try:
-        return VerifyingKey.from_jwk(jwk), jwk
+        alg, public_key = load_public_jwk(jwk)
     except MalformedError as exc:
         raise KeyBindingError(Reason.HOLDER_KEY_INVALID, f"the holder key (cnf) is not usable: {exc.message}") from exc
+    return alg, public_key, jwk
 
 
 def _check_key_binding(
-    token: str,
-    jwt: str,
-    disclosures: list[str],
-    holder: VerifyingKey,
-    *,
-    audience: str,
-    nonce: str,
-    now: int,
-    options: VerifyOptions,
-) -> None:
-    kb = read_jwt(token, typ=KB_TYP, algorithms=options.algorithms, limits=options.limits, what="the key-binding JWT")
-    if kb.header["alg"] != holder.alg or not holder.is_valid_signature(kb.signature, kb.signing_input):
+    token: str, covered: str, payload: Mapping[str, Any], *, audience: str, nonce: str, now: int, options: VerifyOptions
+) -> dict[str, Any]:
+    """Check the KB-JWT; ``covered`` is the presentation up to and including its last ``~``."""
+    holder_alg, holder_key, holder_jwk = _holder_key(payload)
+    header_segment, payload_segment, signature = _jws_parts(token, "the key-binding JWT")
+    header = checked_header(header_segment, KB_TYP, options.algorithms, options.limits, "the key-binding JWT")
+    signing_input = token[: len(header_segment) + 1 + len(payload_segment)].encode("ascii")
+    if header["alg"] != holder_alg or not is_valid_signature(holder_alg, holder_key, signature, signing_input):
         raise KeyBindingError(
             Reason.KB_BAD_SIGNATURE, "the key-binding JWT is not signed by the credential's holder key"
         )
-    claims = kb.payload(options.limits, what="the key-binding JWT payload")
-    if claims.get("sd_hash") != sd_hash(jwt, disclosures):
+    claims = parse_json_object(b64url_decode(payload_segment), options.limits, what="the key-binding JWT payload")
+    if claims.get("sd_hash") != b64url_encode(hashlib.sha256(covered.encode("ascii")).digest()):
         raise KeyBindingError(Reason.SD_HASH_MISMATCH, "the key-binding JWT does not cover this presentation")
     if claims.get("aud") != audience:
         raise KeyBindingError(Reason.AUDIENCE_MISMATCH, "the proof was made for a different verifier")
@@ -155,6 +162,23 @@ def _check_key_binding(
         raise KeyBindingError(Reason.KB_NOT_FRESH, "the key-binding JWT has no issue time (iat)")
     if not now - options.max_kb_age - options.clock_skew <= issued_at <= now + options.clock_skew:
         raise KeyBindingError(Reason.KB_NOT_FRESH, "the proof was not made just now (key-binding iat out of window)")
+    return holder_jwk
+
+
+def _issuer_signed_payload(
+    jwt: str, issuer_keys: Mapping[str, VerifyingKey], options: VerifyOptions
+) -> tuple[VerifyingKey, str, dict[str, Any]]:
+    """The issuer's key, its ``kid``, and the payload, once header and signature are checked."""
+    header_segment, payload_segment, signature = _jws_parts(jwt, "the credential")
+    header = checked_header(header_segment, options.typ, options.algorithms, options.limits, "the credential")
+    kid = header.get("kid")
+    if type(kid) is not str or (key := issuer_keys.get(kid)) is None:
+        raise SignatureError(Reason.UNKNOWN_KEY, "the credential is signed by a key this verifier does not trust")
+    if header["alg"] != key.alg:
+        raise SignatureError(Reason.UNSUPPORTED_ALGORITHM, "the credential's alg does not match its issuer key")
+    if not key.is_valid_signature(signature, jwt[: len(header_segment) + 1 + len(payload_segment)].encode("ascii")):
+        raise SignatureError(Reason.BAD_SIGNATURE, "the issuer's signature does not match the credential")
+    return key, kid, parse_json_object(b64url_decode(payload_segment), options.limits, what="the credential payload")
 
 
 def verify_presentation(
@@ -175,15 +199,7 @@ def verify_presentation(
     """
     limits = options.limits
     jwt, disclosures, key_binding = split_presentation(presentation, limits)
-    unverified = read_jwt(jwt, typ=options.typ, algorithms=options.algorithms, limits=limits, what="the credential")
-    kid = unverified.header.get("kid")
-    if not isinstance(kid, str) or (key := issuer_keys.get(kid)) is None:
-        raise SignatureError(Reason.UNKNOWN_KEY, "the credential is signed by a key this verifier does not trust")
-    if unverified.header["alg"] != key.alg:
-        raise SignatureError(Reason.UNSUPPORTED_ALGORITHM, "the credential's alg does not match its issuer key")
-    if not key.is_valid_signature(unverified.signature, unverified.signing_input):
-        raise SignatureError(Reason.BAD_SIGNATURE, "the issuer's signature does not match the credential")
-    payload = unverified.payload(limits, what="the credential payload")
+    key, kid, payload = _issuer_signed_payload(jwt, issuer_keys, options)
 
     issuer = _text_claim(payload, "iss")
     if key.issuer is not None and issuer != key.issuer:
@@ -191,7 +207,7 @@ def verify_presentation(
     vct = _text_claim(payload, "vct")
     if options.accepted_vcts is not None and vct not in options.accepted_vcts:
         raise ClaimsError(Reason.UNSUPPORTED_CREDENTIAL_TYPE, "this verifier does not accept this credential type")
-    issued_at, expires_at = _check_validity(payload, now, options)
+    _check_validity(payload, now, options)
     status = _status(payload)
     if payload.get(SD_ALG_KEY, SD_ALG) != SD_ALG:
         raise MalformedError(Reason.UNSUPPORTED_DIGEST_ALGORITHM, "only sha-256 disclosure digests are supported")
@@ -202,23 +218,25 @@ def verify_presentation(
     if key_binding:
         if audience is None or nonce is None:
             raise ValueError("audience and nonce are required to check a key-binding JWT")
-        holder, holder_jwk = _holder_key(payload)
-        _check_key_binding(
-            key_binding, jwt, disclosures, holder, audience=audience, nonce=nonce, now=now, options=options
+        covered = presentation[: len(presentation) - len(key_binding)]
+        holder_jwk = _check_key_binding(
+            key_binding, covered, payload, audience=audience, nonce=nonce, now=now, options=options
         )
     elif not unsafe_skip_key_binding:
         raise KeyBindingError(Reason.KB_MISSING, "the proof has no key binding, so it could be a copy")
 
-    claims = {name: value for name, value in resolved.claims.items() if name not in _NOT_CLAIMS}
+    claims = resolved.claims
+    for name in _NOT_CLAIMS.intersection(claims):
+        del claims[name]
     return VerifiedPresentation(
-        issuer=issuer,
-        vct=vct,
-        kid=kid,
-        claims=claims,
-        disclosed=tuple(path for path, _ in resolved.paths),
-        issued_at=issued_at,
-        expires_at=expires_at,
-        status=status,
-        holder_jwk=holder_jwk,
-        key_bound=bool(key_binding),
+        issuer,
+        vct,
+        kid,
+        claims,
+        tuple([path for path, _ in resolved.paths]),
+        payload.get("iat"),
+        payload.get("exp"),
+        status,
+        holder_jwk,
+        bool(key_binding),
     )

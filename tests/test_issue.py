@@ -136,6 +136,7 @@ def test_identity_birthdate_must_be_an_iso_date(keys: Keys, birthdate: object) -
         {"value": b"bytes"},
         {"value": ("tuple",)},
         {"value": "\ud800"},
+        {"value": 2**53 + 1},
         {1: "non-string name"},
     ],
 )

@@ -1,0 +1,117 @@
+"""QR size and speed: how big a proof's QR code is as a plain SD-JWT and with cityid's codec,
+and how long rendering and decoding take.
+
+    python bench/qr.py [--repeat N]
+
+Sizes are for error correction M. Times are medians of N runs after one warm-up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import statistics
+import time
+from collections.abc import Callable
+
+from cityid.camerasim import camera_frame
+from cityid.qrimage import decode_qr_image, make_qr, to_png, to_svg, to_terminal
+from credential import (
+    IDENTITY,
+    RESIDENCY,
+    SigningKey,
+    StatusReference,
+    decode_qr_text,
+    encode_qr_text,
+    issue_credential,
+    jwk_thumbprint,
+    present,
+    residency_claims,
+)
+
+ISS = "https://id.riverton.example"
+IDENTITY_CLAIMS = {
+    "given_name": "Ana Lucía",
+    "family_name": "Flores",
+    "birthdate": "1991-06-14",
+    "address": {
+        "street_address": "48 Orchard Lane",
+        "locality": "Riverton",
+        "region": "RV",
+        "postal_code": "10027",
+        "country": "US",
+    },
+    "resident_of": "Riverton",
+}
+
+
+def _proof(*, kid: str = "k1", alg: str = "ES256", identity: tuple[str, ...] | None = None) -> str:
+    issuer = SigningKey.generate(alg, kid=kid)  # type: ignore[arg-type]
+    if kid == "thumbprint":
+        issuer = SigningKey(issuer.alg, issuer.private_key, jwk_thumbprint(issuer.public_jwk()))
+    holder = SigningKey.generate(alg)  # type: ignore[arg-type]
+    now = int(time.time())
+    status = StatusReference(48_213, f"{ISS}/status/1")
+    if identity is None:
+        claims = residency_claims("Riverton", dt.date(1991, 6, 14), dt.date.today())
+        kind, disclose = RESIDENCY, ("resident_of", "age_over_18")
+    else:
+        claims, kind, disclose = IDENTITY_CLAIMS, IDENTITY, identity
+    issued = issue_credential(
+        kind, claims, issuer_key=issuer, iss=ISS, holder_jwk=holder.public_jwk(), now=now, status=status
+    )
+    return present(
+        issued, disclose=disclose, holder_key=holder, audience="desk:library", nonce="Xb3kP9qLm2Zt7Rw1", now=now
+    )
+
+
+def _median_ms(function: Callable[[], object], repeat: int) -> float:
+    function()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1e3
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeat", type=int, default=30)
+    repeat = parser.parse_args().repeat
+
+    cases = {
+        "residency: resident_of + age_over_18 (ES256)": _proof(),
+        "  same, kid = full JWK thumbprint": _proof(kid="thumbprint"),
+        "  same, EdDSA keys": _proof(alg="EdDSA"),
+        "identity: given_name + family_name + birthdate": _proof(identity=("given_name", "family_name", "birthdate")),
+        "identity: every claim": _proof(identity=tuple(IDENTITY.claims)),
+    }
+    print(f"{'proof':48} {'compact':>8} {'QR':>4}   {'cityid QR text':>14} {'QR':>4}")
+    for name, proof in cases.items():
+        text = encode_qr_text(proof)
+        print(f"{name:48} {len(proof):>8} {make_qr(proof).version:>4}   {len(text):>14} {make_qr(text).version:>4}")
+
+    proof = cases["residency: resident_of + age_over_18 (ES256)"]
+    text = encode_qr_text(proof)
+    symbol = make_qr(text)
+    png = to_png(symbol)
+    photo = camera_frame(symbol, seed=7)
+    print()
+    print(f"residency proof QR: version {symbol.version} at M, {len(text)} characters, PNG {len(png)} bytes")
+    timings = {
+        "QR text encode (codec)": lambda: encode_qr_text(proof),
+        "QR text decode (codec)": lambda: decode_qr_text(text),
+        "make QR symbol": lambda: make_qr(text),
+        "render PNG (symbol + PNG)": lambda: to_png(make_qr(text)),
+        "render SVG (symbol + SVG)": lambda: to_svg(make_qr(text)),
+        "render terminal (symbol + text)": lambda: to_terminal(make_qr(text)),
+        "decode clean PNG": lambda: decode_qr_image(png),
+        "decode camera-like JPEG": lambda: decode_qr_image(photo),
+    }
+    for name, function in timings.items():
+        print(f"{name:34} {_median_ms(function, repeat):8.3f} ms")
+
+
+if __name__ == "__main__":
+    main()

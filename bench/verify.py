@@ -1,0 +1,198 @@
+"""Verification throughput of a residency proof (2 claims + key binding), against the reference
+implementation and against the raw cryptography floor, all measured in this one run.
+
+    python bench/verify.py [--rounds N] [--iterations N]
+
+The floor is what no verifier can avoid: two ES256 signature checks (issuer JWT and KB-JWT)
+and loading the holder's public key from its point. The last line is machine-readable:
+
+    ratio_vs_reference=<reference time / our time> ratio_vs_floor=<our time / floor time>
+
+Candidates run in interleaved rounds with the garbage collector off; each reports its best
+round, the usual way to measure CPU-bound code on a shared machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import gc
+import hashlib
+import json
+import platform
+import sys
+import time
+from collections.abc import Callable
+
+import cryptography
+import orjson
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from jwcrypto.jwk import JWK
+from sd_jwt.verifier import SDJWTVerifier
+
+from credential import (
+    RESIDENCY,
+    KeySet,
+    SigningKey,
+    StatusReference,
+    decode_qr_text,
+    encode_qr_text,
+    issue_credential,
+    present,
+    residency_claims,
+    verify_presentation,
+)
+from credential._encoding import b64url_decode, b64url_encode
+from credential._keys import is_valid_signature, load_public_jwk
+
+AUDIENCE, NONCE = "desk:library", "Xb3kP9qLm2Zt7Rw1"
+
+
+def _setup() -> tuple[str, KeySet, SigningKey, int]:
+    issuer = SigningKey.generate(kid="k1")
+    holder = SigningKey.generate()
+    now = int(time.time())
+    claims = residency_claims("Riverton", dt.date(1991, 6, 14), dt.date.today())
+    issued = issue_credential(
+        RESIDENCY, claims, issuer_key=issuer, iss="https://id.riverton.example", holder_jwk=holder.public_jwk(),
+        now=now, status=StatusReference(48_213, "https://id.riverton.example/status/1"),
+    )  # fmt: skip
+    proof = present(
+        issued, disclose=["resident_of", "age_over_18"], holder_key=holder, audience=AUDIENCE, nonce=NONCE, now=now
+    )
+    return proof, KeySet([issuer.verifying_key()]), issuer, now
+
+
+def _der(token: str) -> tuple[bytes, bytes]:
+    header, payload, signature = token.split(".")
+    raw = b64url_decode(signature)
+    return encode_dss_signature(
+        int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big")
+    ), f"{header}.{payload}".encode()
+
+
+def _floor(proof: str, issuer: SigningKey) -> Callable[[], None]:
+    jwt, *_, kb = proof.split("~")
+    issuer_signature, issuer_input = _der(jwt)
+    kb_signature, kb_input = _der(kb)
+    payload = json.loads(b64url_decode(jwt.split(".")[1]))
+    point = b"\x04" + b64url_decode(payload["cnf"]["jwk"]["x"]) + b64url_decode(payload["cnf"]["jwk"]["y"])
+    issuer_public = issuer.verifying_key().public_key
+    assert isinstance(issuer_public, ec.EllipticCurvePublicKey)
+    ecdsa, curve = ec.ECDSA(hashes.SHA256()), ec.SECP256R1()
+
+    def floor() -> None:
+        issuer_public.verify(issuer_signature, issuer_input, ecdsa)
+        holder = ec.EllipticCurvePublicKey.from_encoded_point(curve, point)
+        holder.verify(kb_signature, kb_input, ecdsa)
+
+    return floor
+
+
+def _signatures_and_digests_only(proof: str, trusted: KeySet) -> Callable[[], None]:
+    """A lower bound for any Python verifier: both signatures, the digests and sd_hash, and
+    nothing else (no bounds, validity, status, structure or claim-name checks). Not safe to use;
+    it shows how much of cityid's overhead is checking and how much is unavoidable glue."""
+
+    def bare() -> None:
+        jwt, *disclosures, kb = proof.split("~")
+        header, payload_segment, signature = jwt.split(".")
+        key = trusted[orjson.loads(b64url_decode(header))["kid"]]
+        assert is_valid_signature(
+            "ES256", key.public_key, b64url_decode(signature), f"{header}.{payload_segment}".encode()
+        )
+        payload = orjson.loads(b64url_decode(payload_segment))
+        by_digest = {
+            b64url_encode(hashlib.sha256(d.encode()).digest()): orjson.loads(b64url_decode(d)) for d in disclosures
+        }
+        claims = {by_digest[d][1]: by_digest[d][2] for d in payload["_sd"] if d in by_digest}
+        alg, holder = load_public_jwk(payload["cnf"]["jwk"])
+        kb_header, kb_payload, kb_signature = kb.split(".")
+        assert is_valid_signature(alg, holder, b64url_decode(kb_signature), f"{kb_header}.{kb_payload}".encode())
+        binding = orjson.loads(b64url_decode(kb_payload))
+        assert binding["sd_hash"] == b64url_encode(hashlib.sha256(proof[: len(proof) - len(kb)].encode()).digest())
+        assert binding["nonce"] == NONCE
+        assert binding["aud"] == AUDIENCE
+        assert claims
+
+    return bare
+
+
+def _reference(proof: str, issuer: SigningKey) -> Callable[[], None]:
+    issuer_jwk = JWK.from_json(json.dumps(issuer.verifying_key().to_jwk()))
+
+    def reference() -> None:
+        SDJWTVerifier(
+            proof, lambda _iss, _header: issuer_jwk, expected_aud=AUDIENCE, expected_nonce=NONCE
+        ).get_verified_payload()
+
+    return reference
+
+
+def measure(candidates: dict[str, Callable[[], None]], rounds: int, iterations: dict[str, int]) -> dict[str, float]:
+    """Best seconds per call for each candidate, over interleaved rounds."""
+    best = dict.fromkeys(candidates, float("inf"))
+    for _ in range(rounds):
+        for name, function in candidates.items():
+            count = iterations[name]
+            gc.disable()
+            start = time.perf_counter()
+            for _ in range(count):
+                function()
+            elapsed = time.perf_counter() - start
+            gc.enable()
+            best[name] = min(best[name], elapsed / count)
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--iterations", type=int, default=400)
+    arguments = parser.parse_args()
+
+    proof, trusted, issuer, now = _setup()
+    qr_text = encode_qr_text(proof)
+
+    def ours() -> None:
+        verify_presentation(proof, issuer_keys=trusted, audience=AUDIENCE, nonce=NONCE, now=now)
+
+    def ours_from_qr_text() -> None:
+        verify_presentation(decode_qr_text(qr_text), issuer_keys=trusted, audience=AUDIENCE, nonce=NONCE, now=now)
+
+    candidates = {
+        "cityid verify (compact)": ours,
+        "cityid verify (from QR text)": ours_from_qr_text,
+        "lower bound: signatures+digests only": _signatures_and_digests_only(proof, trusted),
+        "reference sd-jwt 0.10.4": _reference(proof, issuer),
+        "floor: 2 x ES256 + holder key": _floor(proof, issuer),
+    }
+    ours()  # a proof that does not verify must not be benchmarked
+    iterations = {name: arguments.iterations // (8 if name.startswith("reference") else 1) for name in candidates}
+    best = measure(candidates, arguments.rounds, iterations)
+
+    print(
+        f"# {platform.python_implementation()} {platform.python_version()}, cryptography {cryptography.__version__}, "
+        f"{platform.machine()}; {arguments.rounds} rounds, best round per candidate"
+    )
+    print(
+        f"# proof: residency, 2 of 4 claims disclosed, ES256 issuer and holder keys, {len(proof)} chars compact, "
+        f"{len(qr_text)} chars QR text"
+    )
+    for name, seconds in best.items():
+        print(f"{name:34} {seconds * 1e6:9.1f} us/verify {1 / seconds:10.0f} verifies/s")
+    ours_time = best["cityid verify (compact)"]
+    print(f"from QR text / compact: {best['cityid verify (from QR text)'] / ours_time:.3f}")
+    lower_bound = best["lower bound: signatures+digests only"]
+    reachable = best["reference sd-jwt 0.10.4"] / lower_bound
+    print(f"reference / lower bound: {reachable:.2f} (about the most any Python verifier could reach here)")
+    ratio_vs_reference = best["reference sd-jwt 0.10.4"] / ours_time
+    ratio_vs_floor = ours_time / best["floor: 2 x ES256 + holder key"]
+    print(f"ratio_vs_reference={ratio_vs_reference:.2f} ratio_vs_floor={ratio_vs_floor:.3f}")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

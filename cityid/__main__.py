@@ -1,0 +1,5 @@
+"""``python -m cityid`` is the ``cityid`` command."""
+
+from .cli import main
+
+main()
