@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 
 from cityid.camerasim import camera_frame
+from cityid.demo import RESIDENT
 from cityid.qrimage import decode_qr_image, make_qr, to_png, to_svg, to_terminal
 from credential import (
     IDENTITY,
@@ -30,19 +31,6 @@ from credential import (
 )
 
 ISS = "https://id.riverton.example"
-IDENTITY_CLAIMS = {
-    "given_name": "Ana Lucía",
-    "family_name": "Flores",
-    "birthdate": "1991-06-14",
-    "address": {
-        "street_address": "48 Orchard Lane",
-        "locality": "Riverton",
-        "region": "RV",
-        "postal_code": "10027",
-        "country": "US",
-    },
-    "resident_of": "Riverton",
-}
 
 
 def _proof(*, kid: str = "k1", alg: str = "ES256", identity: tuple[str, ...] | None = None) -> str:
@@ -56,7 +44,7 @@ def _proof(*, kid: str = "k1", alg: str = "ES256", identity: tuple[str, ...] | N
         claims = residency_claims("Riverton", dt.date(1991, 6, 14), dt.date.today())
         kind, disclose = RESIDENCY, ("resident_of", "age_over_18")
     else:
-        claims, kind, disclose = IDENTITY_CLAIMS, IDENTITY, identity
+        claims, kind, disclose = RESIDENT, IDENTITY, identity
     issued = issue_credential(
         kind, claims, issuer_key=issuer, iss=ISS, holder_jwk=holder.public_jwk(), now=now, status=status
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import secrets
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -214,8 +215,8 @@ def tell(scenario: Scenario, out: Path | None) -> None:
     console.print("Her identity credential (name, birthdate, address) is not used at all.")
 
     _step(4, "Her wallet shows a QR code")
-    if console.width >= scenario.symbol.size + 4:
-        console.print(Text(to_terminal(scenario.symbol), style="black on white"))
+    if not console.is_terminal or console.width >= scenario.symbol.size + 4:
+        console.print(Text(to_terminal(scenario.symbol), style="black on white"), soft_wrap=True)
     else:
         console.print(f"(widen the terminal to {scenario.symbol.size + 4} columns to see the QR code here)")
     console.print(
@@ -254,11 +255,18 @@ def tell(scenario: Scenario, out: Path | None) -> None:
         console.print(f"Files written to {out}/:")
         for path in write_outputs(scenario, out):
             console.print(f"  {path.name}")
+        console.print("Check the proof again yourself:")
         console.print(
-            "Check the proof again yourself:\n"
-            f"  cityid verify {out}/presentation.png --issuer-jwks {out}/issuer-jwks.json "
-            f"--nonce {scenario.request['nonce']} --audience {scenario.request['audience']}"
+            f"  {_this_command()} verify {out}/presentation.png --issuer-jwks {out}/issuer-jwks.json "
+            f"--nonce {scenario.request['nonce']} --audience {scenario.request['audience']}",
+            soft_wrap=True,  # one line, so it can be copied and pasted
         )
+
+
+def _this_command() -> str:
+    """How the user ran cityid, so the suggested command works as typed (e.g. .venv/bin/cityid)."""
+    invoked = Path(sys.argv[0])
+    return str(invoked) if invoked.name == "cityid" and invoked.parent != Path() else "cityid"
 
 
 def demo(

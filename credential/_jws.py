@@ -1,4 +1,4 @@
-"""Compact JWS, just the part SD-JWT needs: sign, and split-and-check a header.
+"""Compact JWS, just the part SD-JWT needs: sign, split, and check a header.
 
 The header is checked before any key is touched: ``alg`` against the caller's allow-list,
 ``typ`` against the one expected type, and any ``crit`` refused (we understand no
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any, NamedTuple
+from typing import Any
 
 from ._encoding import b64url_decode, b64url_encode, compact_json, parse_json_object
 from ._errors import MalformedError, Reason, SignatureError
@@ -23,17 +23,12 @@ def sign_jwt(header: dict[str, Any], payload: dict[str, Any], key: SigningKey) -
     return f"{signing_input}.{b64url_encode(key.sign(signing_input.encode('ascii')))}"
 
 
-class UnverifiedJwt(NamedTuple):
-    """A compact JWS whose header passed the checks but whose signature is not yet verified."""
-
-    header: Mapping[str, Any]
-    payload_segment: str
-    signing_input: bytes
-    signature: bytes
-
-    def payload(self, limits: Limits, *, what: str) -> dict[str, Any]:
-        """Decode the payload; call only after the signature has been verified."""
-        return parse_json_object(b64url_decode(self.payload_segment), limits, what=what)
+def split_jws(token: str, what: str) -> tuple[str, str, bytes]:
+    """``(header segment, payload segment, signature bytes)`` of a compact JWS."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        raise MalformedError(Reason.MALFORMED, f"{what} is not a compact JWS (three dot-separated parts)")
+    return parts[0], parts[1], b64url_decode(parts[2])
 
 
 _HEADERS: dict[tuple[str, str, frozenset[str], Limits], Mapping[str, Any]] = {}
@@ -65,18 +60,6 @@ def checked_header(segment: str, typ: str, algorithms: frozenset[str], limits: L
         _HEADERS.clear()
     header = _HEADERS[cache_key] = MappingProxyType(parsed)
     return header
-
-
-def read_jwt(token: str, *, typ: str, algorithms: frozenset[str], limits: Limits, what: str) -> UnverifiedJwt:
-    """Split ``token`` and check its header; raise a typed error naming ``what`` on failure."""
-    parts = token.split(".")
-    if len(parts) != 3:
-        raise MalformedError(Reason.MALFORMED, f"{what} is not a compact JWS (three dot-separated parts)")
-    header_segment, payload_segment, signature_segment = parts
-    header = checked_header(header_segment, typ, algorithms, limits, what)
-    signature = b64url_decode(signature_segment)
-    signing_input = f"{header_segment}.{payload_segment}".encode("ascii")
-    return UnverifiedJwt(header, payload_segment, signing_input, signature)
 
 
 def _shown(value: object) -> str:

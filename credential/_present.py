@@ -12,8 +12,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from ._encoding import b64url_decode, parse_json_object
 from ._errors import MalformedError, Reason, UsageError
-from ._jws import read_jwt, sign_jwt
+from ._issue import VC_TYP
+from ._jws import checked_header, sign_jwt, split_jws
 from ._keys import SUPPORTED_ALGORITHMS, SigningKey
 from ._limits import DEFAULT_LIMITS, Limits
 from ._sdjwt import ClaimPath, resolve_disclosures, sd_hash, split_presentation
@@ -77,8 +79,9 @@ def parse_issued(issued: str, *, limits: Limits = DEFAULT_LIMITS) -> HeldCredent
     jwt, disclosures, key_binding = split_presentation(issued, limits)
     if key_binding:
         raise MalformedError(Reason.MALFORMED, "an issued credential ends with '~', not a key-binding JWT")
-    unverified = read_jwt(jwt, typ="dc+sd-jwt", algorithms=SUPPORTED_ALGORITHMS, limits=limits, what="the credential")
-    payload = unverified.payload(limits, what="the credential payload")
+    header_segment, payload_segment, _ = split_jws(jwt, "the credential")
+    checked_header(header_segment, VC_TYP, SUPPORTED_ALGORITHMS, limits, "the credential")
+    payload = parse_json_object(b64url_decode(payload_segment), limits, what="the credential payload")
     resolved = resolve_disclosures(payload, disclosures, limits)
     return HeldCredential(jwt, tuple(disclosures), payload, resolved.claims, resolved.paths)
 

@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 from ._encoding import b64url_decode, b64url_encode, parse_json_object
 from ._errors import ClaimsError, KeyBindingError, MalformedError, Reason, SignatureError
 from ._issue import VC_TYP, StatusReference
-from ._jws import checked_header
+from ._jws import checked_header, split_jws
 from ._keys import SUPPORTED_ALGORITHMS, PublicKey, VerifyingKey, is_valid_signature, load_public_jwk
 from ._limits import DEFAULT_LIMITS, Limits
 from ._present import KB_TYP
@@ -70,14 +70,6 @@ class VerifiedPresentation(NamedTuple):
     status: StatusReference | None
     holder_jwk: dict[str, Any] | None
     key_bound: bool
-
-
-def _jws_parts(token: str, what: str) -> tuple[str, str, bytes]:
-    """``(header segment, payload segment, signature)`` of a compact JWS."""
-    parts = token.split(".")
-    if len(parts) != 3:
-        raise MalformedError(Reason.MALFORMED, f"{what} is not a compact JWS (three dot-separated parts)")
-    return parts[0], parts[1], b64url_decode(parts[2])
 
 
 def _numeric_date(payload: Mapping[str, Any], name: str) -> int | float | None:
@@ -143,7 +135,7 @@ def _check_key_binding(
 ) -> dict[str, Any]:
     """Check the KB-JWT; ``covered`` is the presentation up to and including its last ``~``."""
     holder_alg, holder_key, holder_jwk = _holder_key(payload)
-    header_segment, payload_segment, signature = _jws_parts(token, "the key-binding JWT")
+    header_segment, payload_segment, signature = split_jws(token, "the key-binding JWT")
     header = checked_header(header_segment, KB_TYP, options.algorithms, options.limits, "the key-binding JWT")
     signing_input = token[: len(header_segment) + 1 + len(payload_segment)].encode("ascii")
     if header["alg"] != holder_alg or not is_valid_signature(holder_alg, holder_key, signature, signing_input):
@@ -169,7 +161,7 @@ def _issuer_signed_payload(
     jwt: str, issuer_keys: Mapping[str, VerifyingKey], options: VerifyOptions
 ) -> tuple[VerifyingKey, str, dict[str, Any]]:
     """The issuer's key, its ``kid``, and the payload, once header and signature are checked."""
-    header_segment, payload_segment, signature = _jws_parts(jwt, "the credential")
+    header_segment, payload_segment, signature = split_jws(jwt, "the credential")
     header = checked_header(header_segment, options.typ, options.algorithms, options.limits, "the credential")
     kid = header.get("kid")
     if type(kid) is not str or (key := issuer_keys.get(kid)) is None:

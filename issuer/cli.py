@@ -35,9 +35,8 @@ def types(as_json: Annotated[bool, typer.Option("--json", help="Print JSON inste
         sys.stdout.write(json.dumps(listing, indent=2) + "\n")
         return
     for kind in CREDENTIAL_TYPES.values():
-        table = Table(
-            title=f"{kind.title} — {kind.name} ({kind.vct}), valid {kind.validity_days} days", title_justify="left"
-        )
+        console.print(f"[bold]{kind.title}[/]: {kind.name} ({kind.vct}), valid {kind.validity_days} days")
+        table = Table()
         table.add_column("claim")
         table.add_column("kind")
         for name, claim_kind in kind.claims.items():

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from support import ISS, NOW, RESIDENCY_CLAIMS, STATUS, Keys, counter_bytes, issue_any, issue_residency
 
+from cityid.demo import RESIDENT
 from credential import IDENTITY, RESIDENCY, Reason, UsageError, issue_credential, parse_issued
 from credential._encoding import b64url_decode
 from credential._sdjwt import digest
@@ -58,19 +59,7 @@ def test_randomness_is_an_argument_so_issuance_is_reproducible(keys: Keys) -> No
 
 
 def test_nested_claims_are_disclosable_one_by_one(keys: Keys) -> None:
-    claims = {
-        "given_name": "Ana",
-        "family_name": "Flores",
-        "birthdate": "1991-06-14",
-        "address": {
-            "street_address": "48 Orchard Lane",
-            "locality": "Riverton",
-            "region": "RV",
-            "postal_code": "10027",
-            "country": "US",
-        },
-        "resident_of": "Riverton",
-    }
+    claims = RESIDENT
     holder = keys.holder.public_jwk()
     issued = issue_credential(IDENTITY, claims, issuer_key=keys.issuer, iss=ISS, holder_jwk=holder, now=NOW)
     held = parse_issued(issued)
