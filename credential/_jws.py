@@ -48,7 +48,7 @@ def checked_header(segment: str, typ: str, algorithms: frozenset[str], limits: L
         return header
     parsed = parse_json_object(b64url_decode(segment), limits, what=f"{what} header")
     alg = parsed.get("alg")
-    if alg not in algorithms:
+    if type(alg) is not str or alg not in algorithms:  # a list or object would not even hash
         raise SignatureError(Reason.UNSUPPORTED_ALGORITHM, f"{what} uses algorithm {_shown(alg)}, which is not allowed")
     if parsed.get("typ") != typ:
         raise SignatureError(Reason.WRONG_TYPE, f"{what} has typ {_shown(parsed.get('typ'))}, expected {typ!r}")

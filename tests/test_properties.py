@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import pytest
-from hypothesis import assume, example, given
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 from support import (
     AUD,
@@ -16,6 +17,7 @@ from support import (
     issue_residency,
     make_keys,
     present_to_desk,
+    resign_kb,
     verify_at_desk,
 )
 
@@ -29,6 +31,8 @@ from credential import (
     encode_qr_text,
     parse_issued,
 )
+from credential._jws import sign_jwt
+from credential._sdjwt import digest, make_disclosure
 
 KEYS = make_keys()
 ED_KEYS = make_keys("EdDSA")
@@ -195,3 +199,38 @@ def test_a_proof_made_for_one_desk_fails_at_another() -> None:
         verify_at_desk(KEYS, PROOF, nonce=NONCE + "x")
     assert caught.value.reason is Reason.NONCE_MISMATCH
     assert verify_at_desk(KEYS, PROOF, audience=AUD, nonce=NONCE, now=NOW).claims
+
+
+_FIELD_NAMES = st.sampled_from(["_sd", "...", "a", "iss", "jwk", "status_list", "idx", "uri", "x", "y", "kty", "crv"])
+_ANY_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=10),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_FIELD_NAMES | st.text(max_size=5), inner, max_size=4),
+    max_leaves=20,
+)
+_PAYLOAD_NAMES = st.sampled_from(["iss", "iat", "exp", "nbf", "vct", "cnf", "status", "_sd", "_sd_alg", "a", "b"])
+
+
+@settings(max_examples=300)
+@given(
+    payload=st.dictionaries(_PAYLOAD_NAMES, _ANY_JSON, max_size=8),
+    disclosed=st.lists(st.tuples(st.text(max_size=5), st.none() | st.text(max_size=5), _ANY_JSON), max_size=4),
+    reference_them=st.booleans(),
+    header=st.dictionaries(st.sampled_from(["alg", "typ", "kid", "crit"]), _ANY_JSON, max_size=2),
+)
+def test_a_signed_but_arbitrary_credential_only_ever_fails_with_a_reason(
+    payload: dict[str, Any], disclosed: list[tuple[str, str | None, Any]], reference_them: bool, header: dict[str, Any]
+) -> None:
+    """A buggy or hostile issuer can sign anything: the holder and the verifier still never crash."""
+    disclosures = [make_disclosure(salt, name, value) for salt, name, value in disclosed]
+    if reference_them:
+        payload = {**payload, "_sd": [digest(d) for d in disclosures]}
+    payload.setdefault("cnf", {"jwk": KEYS.holder.public_jwk()})
+    jwt = sign_jwt({"alg": "ES256", "typ": "dc+sd-jwt", "kid": "k1", **header}, payload, KEYS.issuer)
+    issued = "~".join((jwt, *disclosures, ""))
+    with contextlib.suppress(CredentialError):
+        parse_issued(issued)
+    for presentation in (issued, resign_kb(KEYS, issued)):
+        with contextlib.suppress(CredentialError):
+            verify_at_desk(
+                KEYS, presentation, options=VerifyOptions(require_expiry=False), unsafe_skip_key_binding=True
+            )

@@ -160,6 +160,8 @@ def test_claims_nested_too_deeply(keys: Keys) -> None:
         ({"alg": "HS256", "typ": "dc+sd-jwt", "kid": "k1"}, Reason.UNSUPPORTED_ALGORITHM),
         ({"alg": "RS256", "typ": "dc+sd-jwt", "kid": "k1"}, Reason.UNSUPPORTED_ALGORITHM),
         ({"typ": "dc+sd-jwt", "kid": "k1"}, Reason.UNSUPPORTED_ALGORITHM),
+        ({"alg": [], "typ": "dc+sd-jwt", "kid": "k1"}, Reason.UNSUPPORTED_ALGORITHM),
+        ({"alg": {"ES256": 1}, "typ": "dc+sd-jwt", "kid": "k1"}, Reason.UNSUPPORTED_ALGORITHM),
         ({"alg": "EdDSA", "typ": "dc+sd-jwt", "kid": "k1"}, Reason.UNSUPPORTED_ALGORITHM),  # not this key's alg
         ({"alg": "ES256", "typ": "JWT", "kid": "k1"}, Reason.WRONG_TYPE),
         ({"alg": "ES256", "typ": "kb+jwt", "kid": "k1"}, Reason.WRONG_TYPE),
@@ -169,6 +171,7 @@ def test_claims_nested_too_deeply(keys: Keys) -> None:
         ({"alg": "ES256", "typ": "dc+sd-jwt", "kid": "k2"}, Reason.UNKNOWN_KEY),
         ({"alg": "ES256", "typ": "dc+sd-jwt"}, Reason.UNKNOWN_KEY),
         ({"alg": "ES256", "typ": "dc+sd-jwt", "kid": ["k1"]}, Reason.UNKNOWN_KEY),
+        ({"alg": "ES256", "typ": ["dc+sd-jwt"], "kid": "k1"}, Reason.WRONG_TYPE),
     ],
 )
 def test_issuer_header_checks(keys: Keys, proof: str, header: dict[str, Any], reason: Reason) -> None:
