@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from credential import DEFAULT_LIMITS, KeySet, MalformedError, Reason, decode_qr_text, is_qr_text
 
@@ -17,8 +16,6 @@ from .qrimage import MAX_IMAGE_BYTES, QrImageError, decode_qr_image
 
 MAX_JWKS_BYTES = 1_000_000
 _IMAGE_MAGIC = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"BM", b"RIFF", b"II*\x00", b"MM\x00*")
-
-Source = Literal["text", "file", "image", "stdin"]
 
 
 class InputError(Exception):
@@ -28,16 +25,6 @@ class InputError(Exception):
         super().__init__(message)
         self.reason = reason
         self.message = message
-
-
-@dataclass(frozen=True, slots=True)
-class ProofInput:
-    """A proof as text, and where it came from."""
-
-    compact: str
-    """The compact SD-JWT (+KB), decoded from QR text if that is what was given."""
-    qr_text: str | None
-    source: Source
 
 
 def _read_bounded(path: Path | None) -> bytes:
@@ -54,41 +41,40 @@ def _read_bounded(path: Path | None) -> bytes:
     return data
 
 
-def proof_text(data: bytes) -> tuple[str, bool]:
-    """Text from input bytes (a decoded QR code for an image); the flag says it was an image."""
+def proof_text(data: bytes) -> str:
+    """Text from input bytes: the bytes as UTF-8, or the QR code in them if they are an image."""
     looks_like_image = data.startswith(_IMAGE_MAGIC)
     if not looks_like_image:
         try:
-            return data.decode("utf-8-sig"), False
+            return data.decode("utf-8-sig")
         except UnicodeDecodeError:
             pass  # perhaps an image format whose magic number we do not list
     try:
-        return decode_qr_image(data), True
+        return decode_qr_image(data)
     except QrImageError as exc:
         if exc.reason == "unreadable_image" and not looks_like_image:
             raise InputError("unreadable_input", "the input is neither text nor an image") from exc
         raise InputError(exc.reason, exc.message) from exc
 
 
-def classify(text: str, source: Source) -> ProofInput:
-    """Decode QR text or accept a compact SD-JWT; raises MalformedError for a broken proof."""
+def compact_from_text(text: str) -> str:
+    """The compact SD-JWT in ``text``, decoding QR text; raises MalformedError for a broken proof."""
     text = text.lstrip()
     if is_qr_text(text):
-        qr_text = text.rstrip("\r\n")  # a trailing space is a base45 digit: keep it
-        return ProofInput(decode_qr_text(qr_text, limits=DEFAULT_LIMITS), qr_text, source)
+        return decode_qr_text(text.rstrip("\r\n"), limits=DEFAULT_LIMITS)  # a trailing space is base45
     text = text.rstrip()
     if "~" in text:
-        return ProofInput(text, None, source)
+        return text
     raise MalformedError(Reason.UNSUPPORTED_FORMAT, "this is not cityid QR text (CID1:...) or an SD-JWT")
 
 
-def load_proof(argument: str) -> ProofInput:
-    """Interpret a CLI argument: ``-`` (stdin), QR text, a compact SD-JWT, or a file path."""
+def load_proof(argument: str) -> str:
+    """The compact SD-JWT a CLI argument names: ``-`` (stdin), QR text, a compact SD-JWT, or a
+    file holding text or an image of the QR code."""
     if argument == "-":
-        text, from_image = proof_text(_read_bounded(None))
-        return classify(text, "image" if from_image else "stdin")
+        return compact_from_text(proof_text(_read_bounded(None)))
     if is_qr_text(argument.lstrip()) or "~" in argument:
-        return classify(argument, "text")
+        return compact_from_text(argument)
     path = Path(argument)
     try:
         is_file = path.is_file()
@@ -99,8 +85,7 @@ def load_proof(argument: str) -> ProofInput:
             "unreadable_input",
             f"{argument[:60]!r} is not a file, cityid QR text (CID1:...) or a compact SD-JWT",
         )
-    text, from_image = proof_text(_read_bounded(path))
-    return classify(text, "image" if from_image else "file")
+    return compact_from_text(proof_text(_read_bounded(path)))
 
 
 def load_key_set(path: Path) -> KeySet:

@@ -45,15 +45,6 @@ def b64url_decode(segment: str) -> bytes:
         raise MalformedError(Reason.BAD_ENCODING, "not canonical base64url") from exc
 
 
-def is_canonical_b64url(segment: str) -> bool:
-    """True when ``segment`` decodes and re-encodes to itself."""
-    try:
-        b64url_decode(segment)
-    except MalformedError:
-        return False
-    return True
-
-
 def parse_json(data: bytes, limits: Limits, *, what: str) -> Any:
     """Parse one bounded UTF-8 JSON document; ``what`` names it in error messages.
 

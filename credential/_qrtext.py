@@ -22,7 +22,7 @@ import re
 import zlib
 
 from ._base45 import b45decode, b45encode
-from ._encoding import b64url_decode, b64url_encode, is_canonical_b64url
+from ._encoding import b64url_decode, b64url_encode
 from ._errors import MalformedError, Reason
 from ._limits import DEFAULT_LIMITS, Limits
 
@@ -86,14 +86,21 @@ def _varint(value: int) -> bytes:
     return bytes(out)
 
 
+def _canonical_bytes(segment: str) -> bytes | None:
+    """The bytes ``segment`` spells in canonical base64url, or None if it spells none."""
+    try:
+        return b64url_decode(segment)
+    except MalformedError:
+        return None
+
+
 def _extract_random(json_text: bytes, blobs: bytearray) -> bytes:
     """Replace each quoted canonical base64url string with a marker; its bytes go to ``blobs``."""
 
     def to_marker(match: re.Match[bytes]) -> bytes:
-        encoded = match.group(1).decode("ascii")
-        if not is_canonical_b64url(encoded):
+        raw = _canonical_bytes(match.group(1).decode("ascii"))
+        if raw is None:
             return match.group(0)
-        raw = b64url_decode(encoded)
         blobs.extend(raw)
         return bytes((_MARKER, len(raw)))
 
@@ -114,10 +121,10 @@ def repack(compact: str) -> tuple[bytes, bytes]:
     for index in range(0, len(pieces), 2):
         segment = pieces[index]
         separator = _SEPARATOR_CODE[pieces[index + 1] if index + 1 < len(pieces) else ""]
-        if not is_canonical_b64url(segment):
+        decoded = _canonical_bytes(segment)
+        if decoded is None:
             skeleton += _varint(len(segment) << 4 | _TEXT << 2 | separator) + segment.encode("ascii")
             continue
-        decoded = b64url_decode(segment)
         try:
             decoded.decode("utf-8")
         except UnicodeDecodeError:

@@ -122,9 +122,8 @@ def verify(
                 "usage_error", "a proof is checked against this desk's request: pass --nonce and --audience"
             )
         keys = load_key_set(issuer_jwks)
-        loaded = load_proof(proof)
         verified = verify_presentation(
-            loaded.compact,
+            load_proof(proof),
             issuer_keys=keys,
             audience=audience,
             nonce=nonce,
