@@ -88,6 +88,38 @@ def load_proof(argument: str) -> str:
     return compact_from_text(proof_text(_read_bounded(path)))
 
 
+def read_text_or_qr(argument: str, *, what: str, prefix: str) -> str:
+    """The text a CLI argument names: itself when it starts with ``prefix``, ``-`` for stdin,
+    or a file holding the text or an image of its QR code."""
+    if argument == "-":
+        return proof_text(_read_bounded(None))
+    if argument.lstrip().startswith(prefix):
+        return argument
+    path = Path(argument)
+    try:
+        is_file = path.is_file()
+    except (OSError, ValueError):  # a name too long, or with a NUL byte
+        is_file = False
+    if not is_file:
+        raise InputError("unreadable_input", f"{argument[:60]!r} is not a file or {what} text ({prefix}...)")
+    return proof_text(_read_bounded(path))
+
+
+MAX_DOCUMENT_BYTES = 1024 * 1024
+
+
+def read_bounded_text(path: Path, *, what: str) -> str:
+    """A text document (a signed registry or bundle) of at most 1 MB, as ASCII-safe text."""
+    try:
+        with path.open("rb") as file:
+            data = file.read(MAX_DOCUMENT_BYTES + 1)
+    except OSError as exc:
+        raise InputError("unreadable_input", f"cannot read {what} from {path}: {exc.strerror}") from exc
+    if len(data) > MAX_DOCUMENT_BYTES:
+        raise InputError("too_large", f"{what} is larger than 1 MB")
+    return data.decode("utf-8", errors="replace").strip()
+
+
 def load_key_set(path: Path) -> KeySet:
     """Trusted issuer keys from a JWKS file or SD-JWT VC issuer metadata."""
     try:

@@ -6,6 +6,8 @@ Recipes:
 * **present** - :func:`parse_issued`, then :func:`present` with the claims to disclose
 * **verify** - :func:`verify_presentation` against a :class:`KeySet`
 * **carry in a QR code** - :func:`encode_qr_text` / :func:`decode_qr_text`
+* **ask for a proof** - :func:`new_request`, then :func:`encode_request_text` /
+  :func:`decode_request_text` for the desk's request QR code
 
 Nothing here reads files, the network, the clock, or the environment: time (``now``) and
 randomness (``random_bytes``) are arguments, so every result is reproducible in tests.
@@ -18,15 +20,27 @@ from ._errors import (
     DisclosureError,
     KeyBindingError,
     MalformedError,
+    PolicyError,
     Reason,
     SignatureError,
     UsageError,
 )
 from ._issue import VC_TYP, StatusReference, day_start, issue_credential, issue_sd_jwt
+from ._jws import sign_jwt, verify_jwt
 from ._keys import SUPPORTED_ALGORITHMS, Algorithm, InvalidKeyError, KeySet, SigningKey, VerifyingKey, jwk_thumbprint
 from ._limits import DEFAULT_LIMITS, Limits
 from ._present import KB_TYP, HeldCredential, parse_issued, present
 from ._qrtext import QR_PREFIX, decode_qr_text, encode_qr_text, is_qr_text
+from ._request import (
+    CLAIM_CODES_V1,
+    REQUEST_MAX_CHARS,
+    REQUEST_PREFIX,
+    DeskRequest,
+    decode_request_text,
+    encode_request_text,
+    is_request_text,
+    new_request,
+)
 from ._sdjwt import ClaimPath
 from ._types import (
     ADDRESS_FIELDS,
@@ -42,12 +56,15 @@ from ._verify import DEFAULT_OPTIONS, VerifiedPresentation, VerifyOptions, verif
 
 __all__ = [
     "ADDRESS_FIELDS",
+    "CLAIM_CODES_V1",
     "CREDENTIAL_TYPES",
     "DEFAULT_LIMITS",
     "DEFAULT_OPTIONS",
     "IDENTITY",
     "KB_TYP",
     "QR_PREFIX",
+    "REQUEST_MAX_CHARS",
+    "REQUEST_PREFIX",
     "RESIDENCY",
     "SUPPORTED_ALGORITHMS",
     "VC_TYP",
@@ -57,6 +74,7 @@ __all__ = [
     "ClaimsError",
     "CredentialError",
     "CredentialType",
+    "DeskRequest",
     "DisclosureError",
     "HeldCredential",
     "InvalidKeyError",
@@ -64,6 +82,7 @@ __all__ = [
     "KeySet",
     "Limits",
     "MalformedError",
+    "PolicyError",
     "Reason",
     "SignatureError",
     "SigningKey",
@@ -74,14 +93,20 @@ __all__ = [
     "VerifyingKey",
     "day_start",
     "decode_qr_text",
+    "decode_request_text",
     "encode_qr_text",
+    "encode_request_text",
     "is_age_over",
     "is_qr_text",
+    "is_request_text",
     "issue_credential",
     "issue_sd_jwt",
     "jwk_thumbprint",
+    "new_request",
     "parse_issued",
     "present",
     "residency_claims",
+    "sign_jwt",
+    "verify_jwt",
     "verify_presentation",
 ]

@@ -10,6 +10,7 @@ message is for humans and may be reworded at any time.
     ├── ClaimsError                      registered claims missing, wrong or out of date
     ├── DisclosureError                  a disclosure does not fit the signed digests
     ├── KeyBindingError                  the holder's proof of possession is missing or wrong
+    ├── PolicyError                      a desk request, policy or policy registry refused
     └── UsageError                       the caller asked for something impossible
                                          (bad claims to issue, unknown claim to disclose)
 """
@@ -60,9 +61,18 @@ class Reason(StrEnum):
     NONCE_MISMATCH = "nonce_mismatch"
     AUDIENCE_MISMATCH = "audience_mismatch"
     KB_NOT_FRESH = "kb_not_fresh"
+    # PolicyError
+    REQUEST_EXPIRED = "request_expired"
+    UNKNOWN_POLICY = "unknown_policy"
+    POLICY_EXPIRED = "policy_expired"
+    CLAIMS_EXCEED_POLICY = "claims_exceed_policy"
+    INVALID_REGISTRY = "invalid_registry"
+    REGISTRY_EXPIRED = "registry_expired"
+    REGISTRY_ROLLBACK = "registry_rollback"
     # UsageError
     INVALID_CLAIMS = "invalid_claims"
     UNKNOWN_CLAIM = "unknown_claim"
+    INVALID_REQUEST = "invalid_request"
 
 
 class CredentialError(Exception):
@@ -92,6 +102,10 @@ class DisclosureError(CredentialError):
 
 class KeyBindingError(CredentialError):
     """The key-binding JWT is missing or does not prove a fresh, bound presentation."""
+
+
+class PolicyError(CredentialError):
+    """A desk request does not fit a valid, signed policy: unknown, expired, or asking too much."""
 
 
 class UsageError(CredentialError):

@@ -13,7 +13,7 @@ from typing import Any
 
 from ._encoding import b64url_decode, b64url_encode, compact_json, parse_json_object
 from ._errors import MalformedError, Reason, SignatureError
-from ._keys import SigningKey
+from ._keys import SUPPORTED_ALGORITHMS, SigningKey, VerifyingKey
 from ._limits import Limits
 
 
@@ -66,3 +66,36 @@ def _shown(value: object) -> str:
     """A short, safe rendering of an untrusted header value for an error message."""
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+def verify_jwt(
+    token: str,
+    keys: Mapping[str, VerifyingKey],
+    *,
+    typ: str,
+    what: str,
+    limits: Limits,
+    algorithms: frozenset[str] = SUPPORTED_ALGORITHMS,
+) -> dict[str, Any]:
+    """The payload of a compact JWS of type ``typ`` signed by the key its ``kid`` names.
+
+    For the signed documents around credentials (policy registries, status lists, trust
+    bundles): the header is checked first, the key comes from ``keys`` by ``kid`` with its
+    own pinned algorithm, and the payload is parsed only after the signature holds.
+    """
+    if not isinstance(token, str):
+        raise MalformedError(Reason.MALFORMED, f"{what} must be text")
+    if len(token) > limits.max_presentation_chars:
+        raise MalformedError(Reason.TOO_LARGE, f"{what} is longer than {limits.max_presentation_chars} characters")
+    header_segment, payload_segment, signature = split_jws(token.strip(), what)
+    header = checked_header(header_segment, typ, algorithms, limits, what)
+    kid = header.get("kid")
+    key = keys.get(kid) if isinstance(kid, str) else None
+    if key is None:
+        raise SignatureError(Reason.UNKNOWN_KEY, f"{what} is signed with a key that is not trusted here")
+    if key.alg != header["alg"]:
+        raise SignatureError(Reason.UNSUPPORTED_ALGORITHM, f"{what} names {header['alg']} but its key is {key.alg}")
+    payload = b64url_decode(payload_segment)  # strict base64url, so the segments are ASCII
+    if not key.is_valid_signature(signature, f"{header_segment}.{payload_segment}".encode("ascii")):
+        raise SignatureError(Reason.BAD_SIGNATURE, f"the signature on {what} does not verify")
+    return parse_json_object(payload, limits, what=f"{what} payload")

@@ -10,6 +10,7 @@ import types
 from pathlib import Path
 
 import credential
+import policies
 
 CORE = Path(credential.__file__).parent
 
@@ -89,3 +90,44 @@ def test_core_code_reads_no_clock_environment_or_files() -> None:
 
 def test_core_is_typed() -> None:
     assert (CORE / "py.typed").is_file()
+
+
+POLICIES = Path(policies.__file__).parent
+POLICY_EDGES = {"_files.py", "_claims.py", "_parties.py"}  # reading files, package data, role modules
+
+
+def test_every_public_policies_name_is_deliberate() -> None:
+    public = {
+        name
+        for name, value in vars(policies).items()
+        if not name.startswith("_") and not isinstance(value, types.ModuleType) and name != "annotations"
+    }
+    assert public == set(policies.__all__)
+
+
+def test_policy_core_reads_no_clock_environment_or_files() -> None:
+    """Audit, registry and request checks take ``today``/``now``; only the edges touch files."""
+    offenders = []
+    for path in sorted(POLICIES.glob("_*.py")):
+        if path.name in POLICY_EDGES or path.name == "__init__.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in {"open", "print"}:
+                offenders.append(f"{path.name}: calls {node.func.id}()")
+            elif isinstance(node, ast.Attribute) and node.attr in {
+                "now",
+                "today",
+                "utcnow",
+                "environ",
+                "getenv",
+                "time",
+            }:
+                offenders.append(f"{path.name}: uses .{node.attr}")
+            elif isinstance(node, ast.Import | ast.ImportFrom):
+                module = getattr(node, "module", None) or ""
+                names = {alias.name for alias in node.names}
+                if module == "pathlib" and names == {"PurePath"}:
+                    continue  # path arithmetic, no I/O
+                if {"os", "time", "pathlib", "socket", "sys"} & {module, *names}:
+                    offenders.append(f"{path.name}: imports {module or names}")
+    assert offenders == []

@@ -8,6 +8,7 @@ only what the proof discloses. Exit codes: 0 valid, 1 invalid, 2 usage or unread
 from __future__ import annotations
 
 import json
+import secrets
 import sys
 import time
 from pathlib import Path
@@ -18,15 +19,20 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from cityid.console import console, printable, safe
-from cityid.inputs import InputError, load_key_set, load_proof
+from cityid.console import console, errors, printable, safe
+from cityid.files import write_atomic
+from cityid.inputs import InputError, load_key_set, load_proof, read_bounded_text
+from cityid.qrimage import make_qr, to_png, to_terminal
 from credential import (
     CREDENTIAL_TYPES,
     CredentialError,
     VerifiedPresentation,
     VerifyOptions,
+    encode_request_text,
+    new_request,
     verify_presentation,
 )
+from policies import check_request, verify_registry
 
 app = typer.Typer(
     help="The service desk: check residents' proofs offline, keeping nothing.",
@@ -142,3 +148,83 @@ def verify(
     else:
         _show(result, verified)
     raise typer.Exit(code)
+
+
+@app.command("request")
+def request(
+    policy: Annotated[str, typer.Option(help="The policy this desk works under (its id).", show_default=False)],
+    audience: Annotated[
+        str, typer.Option(help="This desk's identifier, e.g. desk:library-central.", show_default=False)
+    ],
+    registry: Annotated[
+        Path, typer.Option("--registry", metavar="FILE", help="The signed policy registry (JWT).", show_default=False)
+    ],
+    board_jwks: Annotated[
+        Path, typer.Option("--board-jwks", metavar="FILE", help="The policy board's public key (JWKS).")
+    ],
+    claims: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated claims to ask for. Default: all the policy allows.", show_default=False),
+    ] = None,
+    lifetime: Annotated[int, typer.Option(min=10, max=86_400, help="Seconds the request stays valid.")] = 300,
+    png: Annotated[Path | None, typer.Option(metavar="FILE", help="Also write the QR code as a PNG image.")] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object: request, policy, claims, nonce, audience.")
+    ] = False,
+) -> None:
+    """Make this desk's request for a resident's wallet: a QR code naming the policy, a fresh
+    nonce, this desk and an expiry. Refused when the policy does not allow the claims.
+
+    Then check the wallet's proof with `cityid verify --nonce NONCE --audience AUDIENCE`.
+    """
+    now = int(time.time())
+    try:
+        policy_registry = verify_registry(
+            read_bounded_text(registry, what="the policy registry"), load_key_set(board_jwks), now=now
+        )
+        wanted = (
+            policy_registry.policies[policy].claim_names
+            if claims is None and policy in policy_registry.policies
+            else None
+        )
+        names = wanted or tuple(name.strip() for name in (claims or "").split(",") if name.strip())
+        desk_request = new_request(
+            policy=policy,
+            claims=names or ("",),
+            audience=audience,
+            now=now,
+            lifetime=lifetime,
+            random_bytes=secrets.token_bytes(16),
+        )
+        check_request(desk_request, policy_registry, now=now)
+        text = encode_request_text(desk_request)
+        symbol = make_qr(text)
+        if png is not None:
+            write_atomic(png, to_png(symbol))
+    except InputError as exc:
+        errors.print(Text.assemble(("error", "bold red"), f" [{exc.reason}] ", printable(exc.message)))
+        raise typer.Exit(EXIT_UNREADABLE) from None
+    except CredentialError as exc:
+        errors.print(Text.assemble(("refused", "bold red"), f" [{exc.reason.value}] ", printable(exc.message)))
+        raise typer.Exit(EXIT_INVALID) from None
+    except OSError as exc:
+        errors.print(Text.assemble(("error", "bold red"), f" [unwritable_output] cannot write {png}: {exc.strerror}"))
+        raise typer.Exit(EXIT_UNREADABLE) from None
+    if as_json:
+        result = {
+            "request": text,
+            "policy": desk_request.policy,
+            "claims": list(desk_request.claims),
+            "nonce": desk_request.nonce,
+            "audience": desk_request.audience,
+            "expires_at": desk_request.expires_at,
+            "qr_version": symbol.version,
+        }
+        sys.stdout.write(json.dumps(result, ensure_ascii=True) + "\n")
+        return
+    console.print(to_terminal(symbol), highlight=False, markup=False)
+    console.print(text, markup=False, highlight=False, soft_wrap=True)
+    console.print(
+        f"Policy {desk_request.policy}, asking for {', '.join(desk_request.claims)}; valid {lifetime} s. "
+        f"Nonce {desk_request.nonce}"
+    )

@@ -1,0 +1,33 @@
+"""Writing files so that a crash never leaves half of one: temp file, fsync, rename."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+
+def write_atomic(path: Path, data: bytes | str, *, mode: int = 0o644, exclusive: bool = False) -> None:
+    """Replace ``path`` with ``data`` in one step; with ``exclusive``, refuse to replace anything.
+
+    The new content is written to a temporary file in the same directory, flushed to disk,
+    given ``mode`` and renamed over the target, so readers see the old file or the new one.
+    """
+    content = data.encode("utf-8") if isinstance(data, str) else data
+    directory = path.parent if str(path.parent) else Path(".")
+    handle, temporary = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(content)
+            file.flush()
+            os.fsync(file.fileno())
+        os.chmod(temporary, mode)
+        if exclusive:
+            os.link(temporary, path)  # fails if path exists, atomically
+            os.unlink(temporary)
+        else:
+            os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
