@@ -254,7 +254,12 @@ def test_hostile_claim_values_cannot_inject_markup_or_terminal_escapes(tmp_path:
 
 
 def test_help_explains_every_command() -> None:
-    for command in ([], ["verify"], ["demo"], ["issuer"], ["issuer", "types"], ["wallet"], ["verifier"], ["policies"]):
+    commands = (
+        [], ["verify"], ["demo"], ["issuer"], ["issuer", "types"], ["wallet"], ["verifier"], ["verifier", "request"],
+        ["policies"], ["policies", "audit"], ["policies", "keygen"], ["policies", "sign"], ["policies", "verify"],
+        ["policies", "check"],
+    )  # fmt: skip
+    for command in commands:
         code, _, output = run(*command, "--help")
         assert code == 0
         assert "Usage" in output
