@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from credential import DeskRequest, Limits, PolicyError, Reason, SigningKey, sign_jwt, verify_jwt
+from credential import DeskRequest, Limits, PolicyError, Reason, SigningKey, VerifyingKey, sign_jwt, verify_jwt
 
 from ._claims import ClaimsCatalogue
 from ._model import Finding, Policy, Severity
@@ -82,7 +82,9 @@ def _invalid(message: str) -> PolicyError:
     return PolicyError(Reason.INVALID_REGISTRY, f"the policy registry {message}")
 
 
-def verify_registry(token: str, board_keys: Mapping[str, Any], *, now: int, minimum_version: int = 0) -> Registry:
+def verify_registry(
+    token: str, board_keys: Mapping[str, VerifyingKey], *, now: int, minimum_version: int = 0
+) -> Registry:
     """The registry in ``token`` if the board signed it, it is current, and it is not older
     than ``minimum_version`` (the newest one this device has seen: no rollback)."""
     payload = verify_jwt(token, board_keys, typ=REGISTRY_TYP, what="the policy registry", limits=REGISTRY_LIMITS)

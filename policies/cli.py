@@ -305,7 +305,8 @@ def check_command(
     """Check a desk's request against the signed registry, as the wallet does before asking consent."""
     try:
         policy_registry = _load_registry(registry, board_jwks)
-        desk_request = decode_request_text(read_text_or_qr(request, what="desk request", prefix=REQUEST_PREFIX).strip())
+        text = read_text_or_qr(request, what="desk request", prefix=REQUEST_PREFIX)
+        desk_request = decode_request_text(text.lstrip().rstrip("\r\n"))  # keep inner spaces: base45
         policy = check_request(desk_request, policy_registry, now=int(time.time()))
     except Exception as exc:  # every failure becomes a reason code, never a traceback
         raise _report(as_json, *_refusal(exc)) from None

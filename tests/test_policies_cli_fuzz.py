@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from cityid.cli import app
 from cityid.keyfile import new_es256_key, public_jwks
-from credential import REQUEST_PREFIX
+from credential import REQUEST_PREFIX, encode_request_text, new_request
 from policies import default_catalogue, sign_registry
 
 RUNNER = CliRunner()
@@ -62,3 +62,17 @@ def test_any_registry_file_is_refused_with_a_reason(trust: dict[str, Path], data
 def test_the_fixture_registry_verifies(trust: dict[str, Path]) -> None:
     code, parsed = _run("policies", "verify", str(trust["registry"]), "--board-jwks", str(trust["jwks"]), "--json")
     assert code == 0 and parsed["policies"] == ["library-card"]
+
+
+def test_a_request_in_a_file_with_a_newline_is_accepted(trust: dict[str, Path]) -> None:
+    request = new_request(
+        policy="library-card", claims=("resident_of",), audience="desk:lib", now=int(time.time()), lifetime=300,
+        random_bytes=bytes(16),
+    )  # fmt: skip
+    path = trust["folder"] / "request.txt"
+    path.write_text("\n" + encode_request_text(request) + "\r\n")
+    code, parsed = _run(
+        "policies", "check", str(path), "--registry", str(trust["registry"]), "--board-jwks", str(trust["jwks"]),
+        "--json",
+    )  # fmt: skip
+    assert code == 0, parsed
