@@ -7,6 +7,7 @@ refused (with a reason code), 2 usage error or unreadable input.
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 import sys
 import time
@@ -80,26 +81,26 @@ def _today(date: dt.datetime | None) -> dt.date:
     return date.date() if date else dt.datetime.now(dt.UTC).date()
 
 
-def _print_text(report: AuditReport) -> None:
+def _print_text(report: AuditReport, to: Console = console) -> None:
     for policy_audit in report.policies:
         status = policy_audit.status
         label = Text(
             status.value.upper() if status else "OK", style=_STYLE.get(status, "bold green") if status else "bold green"
         )
         title = policy_audit.policy.title["en"] if policy_audit.policy else "(unreadable)"
-        console.print(
+        to.print(
             Text.assemble(
                 label, "  ", (policy_audit.id, "bold"), "  ", printable(title), (f"  {policy_audit.source}", "dim")
             )
         )
         for finding in policy_audit.findings:
-            _print_finding(finding)
+            _print_finding(finding, to=to)
     summary = Table.grid(padding=(0, 2))
     for severity in Severity:
         summary.add_row(Text(f"{severity.value}s", style=_STYLE[severity]), str(report.total(severity)))
-    console.print()
-    console.print(summary)
-    console.print(Text(verdict(report), style="bold green" if report.approved else "bold red"))
+    to.print()
+    to.print(summary)
+    to.print(Text(verdict(report), style="bold green" if report.approved else "bold red"))
 
 
 def _print_finding(finding: Finding, *, with_file: bool = False, to: Console = console) -> None:
@@ -112,10 +113,17 @@ def _print_finding(finding: Finding, *, with_file: bool = False, to: Console = c
         f"  {finding.rule}",
         (f"  {', '.join(where)}", "dim"),
     )
-    console.print(line)
-    console.print(Text("      " + printable(finding.message)))
+    to.print(line)
+    to.print(Text("      " + printable(finding.message)))
     if finding.acknowledged:
-        console.print(Text("      acknowledged: " + printable(finding.acknowledged), style="dim"))
+        to.print(Text("      acknowledged: " + printable(finding.acknowledged), style="dim"))
+
+
+def _plain_text(report: AuditReport) -> str:
+    """The terminal report without colour, for ``--format text --out FILE``."""
+    buffer = io.StringIO()
+    _print_text(report, Console(file=buffer, width=100, color_system=None, highlight=False))
+    return buffer.getvalue()
 
 
 @app.command("audit")
@@ -139,7 +147,7 @@ def audit_command(
         _print_text(report)
     else:
         rendered = {
-            Format.TEXT: render_markdown,
+            Format.TEXT: _plain_text,
             Format.MD: render_markdown,
             Format.HTML: render_html,
             Format.JSON: render_json,

@@ -102,6 +102,8 @@ def test_reports_in_every_format_name_every_policy(tmp_path: Path) -> None:
             app, ["policies", "audit", "--format", output_format, "--out", str(out), "--date", "2026-11-24"]
         )
         assert result.exit_code == 1 and out.stat().st_size > 1000
+        assert "retention-without-legal-basis" in out.read_text(encoding="utf-8")
+        assert "retention-without-legal-basis" not in result.stdout  # the report went to the file only
 
 
 def test_audit_usage_errors_exit_2(tmp_path: Path) -> None:
