@@ -23,6 +23,7 @@ from ._errors import (
     PolicyError,
     Reason,
     SignatureError,
+    StatusError,
     UsageError,
 )
 from ._issue import VC_TYP, StatusReference, day_start, issue_credential, issue_sd_jwt
@@ -42,6 +43,16 @@ from ._request import (
     new_request,
 )
 from ._sdjwt import ClaimPath
+from ._status import (
+    STATUS_LIST_TYP,
+    StatusList,
+    StatusListToken,
+    check_status,
+    parse_status_list,
+    set_status,
+    sign_status_list,
+    verify_status_list_token,
+)
 from ._types import (
     ADDRESS_FIELDS,
     CREDENTIAL_TYPES,
@@ -66,6 +77,7 @@ __all__ = [
     "REQUEST_MAX_CHARS",
     "REQUEST_PREFIX",
     "RESIDENCY",
+    "STATUS_LIST_TYP",
     "SUPPORTED_ALGORITHMS",
     "VC_TYP",
     "Algorithm",
@@ -86,11 +98,15 @@ __all__ = [
     "Reason",
     "SignatureError",
     "SigningKey",
+    "StatusError",
+    "StatusList",
+    "StatusListToken",
     "StatusReference",
     "UsageError",
     "VerifiedPresentation",
     "VerifyOptions",
     "VerifyingKey",
+    "check_status",
     "day_start",
     "decode_qr_text",
     "decode_request_text",
@@ -104,9 +120,13 @@ __all__ = [
     "jwk_thumbprint",
     "new_request",
     "parse_issued",
+    "parse_status_list",
     "present",
     "residency_claims",
+    "set_status",
     "sign_jwt",
+    "sign_status_list",
     "verify_jwt",
     "verify_presentation",
+    "verify_status_list_token",
 ]

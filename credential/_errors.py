@@ -10,6 +10,7 @@ message is for humans and may be reworded at any time.
     ├── ClaimsError                      registered claims missing, wrong or out of date
     ├── DisclosureError                  a disclosure does not fit the signed digests
     ├── KeyBindingError                  the holder's proof of possession is missing or wrong
+    ├── StatusError                      revoked or suspended, or no fresh status list to tell
     ├── PolicyError                      a desk request, policy or policy registry refused
     └── UsageError                       the caller asked for something impossible
                                          (bad claims to issue, unknown claim to disclose)
@@ -61,6 +62,12 @@ class Reason(StrEnum):
     NONCE_MISMATCH = "nonce_mismatch"
     AUDIENCE_MISMATCH = "audience_mismatch"
     KB_NOT_FRESH = "kb_not_fresh"
+    INVALID_STATUS_LIST = "invalid_status_list"
+    # StatusError
+    REVOKED = "revoked"
+    SUSPENDED = "suspended"
+    STATUS_STALE = "status_stale"
+    STATUS_UNAVAILABLE = "status_unavailable"
     # PolicyError
     REQUEST_EXPIRED = "request_expired"
     UNKNOWN_POLICY = "unknown_policy"
@@ -102,6 +109,10 @@ class DisclosureError(CredentialError):
 
 class KeyBindingError(CredentialError):
     """The key-binding JWT is missing or does not prove a fresh, bound presentation."""
+
+
+class StatusError(CredentialError):
+    """The credential is revoked or suspended, or its status cannot be known from fresh data."""
 
 
 class PolicyError(CredentialError):
