@@ -47,6 +47,18 @@ def public_jwks(key: SigningKey) -> dict[str, Any]:
     return {"keys": [key.verifying_key().to_jwk()]}
 
 
+def signing_key_from_jwk(jwk: object) -> SigningKey:
+    """The ES256 key in a private JWK (as :func:`private_jwk` writes); raises ``ValueError``."""
+    if not isinstance(jwk, dict) or jwk.get("kty") != "EC" or jwk.get("crv") != "P-256" or "d" not in jwk:
+        raise ValueError("not a private EC P-256 JWK")
+    private = ec.derive_private_key(int.from_bytes(b64url_decode(jwk["d"]), "big"), ec.SECP256R1())
+    key = SigningKey("ES256", private, jwk.get("kid"))
+    public = key.public_jwk()
+    if (public["x"], public["y"]) != (jwk.get("x"), jwk.get("y")):
+        raise ValueError("its public part does not match its private part")
+    return key
+
+
 def load_private_key(path: Path) -> SigningKey:
     """The ES256 signing key in a private JWK file written by :func:`write_private_key`."""
     try:
@@ -56,14 +68,7 @@ def load_private_key(path: Path) -> SigningKey:
         raise InputError("unreadable_input", f"cannot read the key file {path}: {exc.strerror}") from exc
     try:
         jwk = json.loads(data)
-        if not isinstance(jwk, dict) or jwk.get("kty") != "EC" or jwk.get("crv") != "P-256":
-            raise ValueError("not an EC P-256 JWK")
-        d = int.from_bytes(b64url_decode(jwk["d"]), "big")
-        private = ec.derive_private_key(d, ec.SECP256R1())
-        key = SigningKey("ES256", private, None)
-        public = key.public_jwk()
-        if (public["x"], public["y"]) != (jwk.get("x"), jwk.get("y")):
-            raise ValueError("its public part does not match its private part")
+        key = signing_key_from_jwk(jwk)
     except Exception as exc:  # any malformed key file is one kind of error to the user
         raise InputError("invalid_key", f"{path} is not a cityid private key file ({exc})") from None
-    return SigningKey("ES256", private, str(jwk.get("kid") or jwk_thumbprint(public)))
+    return SigningKey("ES256", key.private_key, str(jwk.get("kid") or jwk_thumbprint(key.public_jwk())))

@@ -13,7 +13,7 @@ from typing import Any
 
 from ._encoding import b64url_decode, b64url_encode, compact_json, parse_json_object
 from ._errors import MalformedError, Reason, SignatureError
-from ._keys import SUPPORTED_ALGORITHMS, SigningKey, VerifyingKey
+from ._keys import SUPPORTED_ALGORITHMS, SigningKey, VerifyingKey, public_jwk
 from ._limits import Limits
 
 
@@ -99,3 +99,24 @@ def verify_jwt(
     if not key.is_valid_signature(signature, f"{header_segment}.{payload_segment}".encode("ascii")):
         raise SignatureError(Reason.BAD_SIGNATURE, f"the signature on {what} does not verify")
     return parse_json_object(payload, limits, what=f"{what} payload")
+
+
+def verify_jwt_with_header_key(
+    token: str, *, typ: str, what: str, limits: Limits, algorithms: frozenset[str] = SUPPORTED_ALGORITHMS
+) -> tuple[dict[str, str], dict[str, Any]]:
+    """``(public jwk, payload)`` of a JWS signed by the key in its own ``jwk`` header.
+
+    For proofs of possession (OpenID4VCI key proofs): the signature shows the sender holds
+    the private half of that key; whom the key belongs to is the caller's question.
+    """
+    if not isinstance(token, str) or len(token) > limits.max_presentation_chars:
+        raise MalformedError(Reason.TOO_LARGE, f"{what} is missing or too long")
+    header_segment, payload_segment, signature = split_jws(token.strip(), what)
+    header = checked_header(header_segment, typ, algorithms, limits, what)
+    key = VerifyingKey.from_jwk(header.get("jwk"))
+    if key.alg != header["alg"]:
+        raise SignatureError(Reason.UNSUPPORTED_ALGORITHM, f"{what} names {header['alg']} but its key is {key.alg}")
+    payload = b64url_decode(payload_segment)
+    if not key.is_valid_signature(signature, f"{header_segment}.{payload_segment}".encode("ascii")):
+        raise SignatureError(Reason.BAD_SIGNATURE, f"the signature on {what} does not verify")
+    return public_jwk(key.public_key), parse_json_object(payload, limits, what=f"{what} payload")

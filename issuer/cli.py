@@ -1,13 +1,18 @@
-"""``cityid issuer``: the city's issuing service.
+"""``cityid issuer``: the city's issuing service and its operators' commands.
 
-Enrollment, batch issuance, status lists and the clerk's desk arrive with the issuer
-service; for now this group describes what the city can put in a credential.
+``init`` sets up a data directory (database, sealed signing key, first status list);
+``add-clerk``, ``offer``, ``revoke``, ``rotate-key`` and ``export-trust`` are what an operator
+scripts; ``serve`` runs the HTTP service with the clerk's desk pages. Settings come from
+options and ``CITYID_*`` environment variables (docs/operations.md). The work is done in
+``issuer/commands.py``, imported only when an issuer command runs.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
+from types import ModuleType
 from typing import Annotated
 
 import typer
@@ -16,7 +21,117 @@ from rich.table import Table
 from cityid.console import console
 from credential import ADDRESS_FIELDS, CREDENTIAL_TYPES, ClaimKind
 
-app = typer.Typer(help="The city's issuer: what it signs, and (soon) enrollment and revocation.", no_args_is_help=True)
+app = typer.Typer(
+    help="The city's issuer: enrollment, batch issuance, status lists and revocation.", no_args_is_help=True
+)
+
+DataOption = Annotated[
+    Path | None,
+    typer.Option("--data", metavar="DIR", show_default=False,
+                 help="The issuer's data directory (default: $CITYID_ISSUER_DATA or ./issuer-data)."),
+]  # fmt: skip
+DatabaseOption = Annotated[
+    str | None,
+    typer.Option("--database-url", metavar="URL", show_default=False,
+                 help="SQLAlchemy URL, e.g. postgresql://user@host/db (default: $CITYID_DATABASE_URL or SQLite in "
+                 "the data directory)."),
+]  # fmt: skip
+ClerkOption = Annotated[str, typer.Option("--clerk", metavar="NAME", help="The clerk accountable for this action.")]
+
+
+def _commands() -> ModuleType:
+    from . import commands  # noqa: PLC0415 - the database and web stack load only for issuer commands
+
+    return commands
+
+
+@app.command("init")
+def init(data: DataOption = None, database_url: DatabaseOption = None) -> None:
+    """Create the database (or bring it up to date) and, the first time, the signing key.
+
+    The key is sealed with the passphrase in $CITYID_ISSUER_PASSPHRASE or in the file named by
+    $CITYID_ISSUER_PASSPHRASE_FILE. Running init again is safe: it only migrates.
+    """
+    _commands().init(data, database_url)
+
+
+@app.command("rotate-key")
+def rotate_key(data: DataOption = None, database_url: DatabaseOption = None) -> None:
+    """Make a new signing key; old keys stay published until their credentials expire."""
+    _commands().rotate_key(data, database_url)
+
+
+@app.command("add-clerk")
+def add_clerk(
+    username: Annotated[str, typer.Argument(help="The clerk's sign-in name.")],
+    data: DataOption = None,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Add a clerk account. The password is asked for (or read from $CITYID_CLERK_PASSWORD or stdin)."""
+    _commands().add_clerk(username, data, database_url)
+
+
+@app.command("offer")
+def offer(
+    claims_file: Annotated[
+        Path,
+        typer.Option(
+            "--claims",
+            metavar="FILE",
+            help="JSON: given_name, family_name, birthdate (YYYY-MM-DD), "
+            "address {street_address, locality, region, postal_code, country}; - for stdin.",
+        ),
+    ],
+    clerk: ClerkOption,
+    png: Annotated[Path | None, typer.Option(metavar="FILE", help="Also write the offer QR code as PNG.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    data: DataOption = None,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Create a one-time offer for a resident whose documents were checked in person.
+
+    Prints the offer (a QR code and its URI), the PIN to tell the resident, and the revocation
+    code for their slip. Delete the claims file afterwards: the issuer keeps no copy.
+    """
+    _commands().offer(claims_file, clerk, png, as_json, data, database_url)
+
+
+@app.command("revoke")
+def revoke(
+    code: Annotated[str, typer.Argument(help="The revocation code from the resident's slip.")],
+    clerk: ClerkOption,
+    data: DataOption = None,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Revoke every credential of the batch a revocation code names (a lost phone)."""
+    _commands().revoke(code, clerk, data, database_url)
+
+
+@app.command("export-trust")
+def export_trust(
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", metavar="FILE", help="Write here instead of stdout.")
+    ] = None,
+    data: DataOption = None,
+    database_url: DatabaseOption = None,
+) -> None:
+    """The signed trust bundle a desk caches: issuer keys, status list locations, policy registry
+    (the registry is the file registry.jwt in the data directory, when present)."""
+    _commands().export_trust(out, data, database_url)
+
+
+@app.command("serve")
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8400,
+    issuer_url: Annotated[
+        str | None, typer.Option(help="Public base URL (default: $CITYID_ISSUER_URL or http://HOST:PORT).")
+    ] = None,
+    data: DataOption = None,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Run the issuer: OpenID4VCI endpoints, metadata, status lists, trust bundle, clerk desk (/desk)."""
+    _commands().serve(host, port, issuer_url, data, database_url)
 
 
 @app.command("types")

@@ -1,0 +1,265 @@
+"""The issuer's HTTP service: ``create_app(settings)`` builds it, nothing happens at import.
+
+Public, cacheable and anonymous: issuer metadata, keys, status lists, the trust bundle.
+Wallet-facing (OpenID4VCI): ``/token`` and ``/credential``. Clerk-facing: the desk pages
+under ``/desk`` (``issuer/desk.py``). Errors are JSON with a stable ``reason``; bodies are
+size-limited; logs carry event names and counts only.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Form, Header, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from . import service
+from .db import make_engine, sessions
+from .desk import desk_router
+from .errors import IssuerError
+from .keys import published_keys
+from .runtime import Runtime, trust_bundle
+from .settings import IssuerSettings
+
+log = logging.getLogger("cityid.issuer")
+
+
+class ProofsBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    jwt: list[str] = Field(min_length=1, max_length=100)
+
+
+class CredentialRequest(BaseModel):
+    """OpenID4VCI 1.0 credential request: one configuration, one key proof per device key."""
+
+    model_config = ConfigDict(extra="ignore")
+    credential_configuration_id: str = Field(max_length=64)
+    proofs: ProofsBody
+
+
+class IssuedCredential(BaseModel):
+    credential: str
+
+
+class CredentialResponse(BaseModel):
+    credentials: list[IssuedCredential]
+    c_nonce: str | None = None
+
+
+class TokenResponse(BaseModel):
+    access_token: str
+    token_type: str = "Bearer"  # noqa: S105 - the OAuth token type, not a secret
+    expires_in: int
+    c_nonce: str
+    c_nonce_expires_in: int
+
+
+class ErrorResponse(BaseModel):
+    error: str
+    error_description: str
+    reason: str
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorResponse, "description": "Refused, with a reason"},
+    401: {"model": ErrorResponse, "description": "No valid access token"},
+    413: {"model": ErrorResponse, "description": "Request body too large"},
+}
+
+
+def _error(status: int, error: str, reason: str, message: str) -> JSONResponse:
+    return JSONResponse(
+        {"error": error, "error_description": message, "reason": reason},
+        status_code=status,
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+class BodyLimit:
+    """Refuse request bodies over ``limit`` bytes, declared or streamed, with a 413."""
+
+    def __init__(self, app: Callable[..., Awaitable[None]], limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+            await _error(413, "invalid_request", "too_large", "the request body is too large")(scope, receive, send)
+            return
+        seen = 0
+
+        async def limited_receive() -> Any:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                raise IssuerError("too_large", "the request body is too large", status=413)
+            return message
+
+        await self.app(scope, limited_receive, send)
+
+
+def _transaction(request: Request) -> Iterator[Session]:
+    """One transaction per request: committed when the route returns, rolled back if it raises."""
+    runtime: Runtime = request.app.state.runtime
+    with runtime.transaction() as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(_transaction)]
+
+
+def create_app(  # noqa: PLR0915 - one route per statement group; splitting would hide the API's shape
+    settings: IssuerSettings, *, passphrase: str | None = None, engine: Engine | None = None
+) -> FastAPI:
+    """The issuer application for ``settings``; the database must be initialised already."""
+    engine = engine or make_engine(settings.url)
+    runtime = Runtime(settings, engine, sessions(engine), passphrase or settings.passphrase())
+    app = FastAPI(
+        title="cityid issuer",
+        version="1",
+        description="Issues minimal-disclosure SD-JWT VC credentials to residents' wallets (OpenID4VCI "
+        "pre-authorized code flow) and publishes keys, status lists and the trust bundle.",
+        responses=ERRORS,
+    )
+    app.state.runtime = runtime
+
+    @app.exception_handler(IssuerError)
+    async def issuer_error(_request: Request, exc: IssuerError) -> JSONResponse:
+        return _error(exc.status, exc.error, exc.reason, exc.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        fields = sorted({".".join(str(part) for part in error.get("loc", ())[1:]) for error in exc.errors()})
+        return _error(400, "invalid_request", "invalid_request", f"malformed request: check {', '.join(fields)}")
+
+    @app.exception_handler(Exception)
+    async def internal_error(_request: Request, exc: Exception) -> JSONResponse:
+        log.error("internal_error type=%s", type(exc).__name__)
+        return _error(500, "server_error", "internal_error", "the issuer could not handle this request")
+
+    @app.get("/.well-known/jwt-vc-issuer", tags=["metadata"])
+    def jwt_vc_issuer(session: SessionDep) -> dict[str, Any]:
+        """SD-JWT VC issuer metadata: the keys that verify this issuer's credentials."""
+        return {"issuer": settings.issuer_url, "jwks": published_keys(session, now=int(time.time())).to_jwks()}
+
+    @app.get("/.well-known/openid-credential-issuer", tags=["metadata"])
+    def credential_issuer() -> dict[str, Any]:
+        """OpenID4VCI credential issuer metadata."""
+        return {
+            "credential_issuer": settings.issuer_url,
+            "credential_endpoint": f"{settings.issuer_url}/credential",
+            "authorization_servers": [settings.issuer_url],
+            "batch_credential_issuance": {"batch_size": settings.max_batch},
+            "credential_configurations_supported": {
+                name: {
+                    "format": "dc+sd-jwt",
+                    "vct": kind.vct,
+                    "cryptographic_binding_methods_supported": ["jwk"],
+                    "credential_signing_alg_values_supported": ["ES256"],
+                    "proof_types_supported": {"jwt": {"proof_signing_alg_values_supported": ["ES256", "EdDSA"]}},
+                    "display": [{"name": kind.title, "locale": "en"}],
+                }
+                for name, kind in service.CONFIGURATIONS.items()
+            },
+        }
+
+    @app.get("/.well-known/oauth-authorization-server", tags=["metadata"])
+    def authorization_server() -> dict[str, Any]:
+        return {
+            "issuer": settings.issuer_url,
+            "token_endpoint": f"{settings.issuer_url}/token",
+            "grant_types_supported": [service.PRE_AUTHORIZED],
+            "pre-authorized_grant_anonymous_access_supported": True,
+        }
+
+    @app.post("/token", tags=["issuance"], response_model=TokenResponse)
+    def token(
+        grant_type: Annotated[str, Form(max_length=100)],
+        pre_authorized_code: Annotated[str, Form(alias="pre-authorized_code", max_length=200)],
+        tx_code: Annotated[str, Form(max_length=32)] = "",
+    ) -> JSONResponse:
+        """Redeem a clerk's offer: the pre-authorized code and the PIN, for an access token."""
+        if grant_type != service.PRE_AUTHORIZED:
+            raise IssuerError(
+                "unsupported_grant_type", "only the pre-authorized code grant", error="unsupported_grant_type"
+            )
+        now = int(time.time())
+        with runtime.sessions() as session:
+            service.purge_expired(session, now=now)
+            try:
+                issued = service.redeem_offer(session, settings, pre_authorized_code, tx_code, now=now)
+            except IssuerError as exc:
+                if exc.reason in service.FAILURES_TO_KEEP:
+                    session.commit()  # the wrong-PIN count and the cancelled offer must stick
+                raise
+            session.commit()
+        body = TokenResponse(
+            access_token=issued.access_token, expires_in=issued.expires_in, c_nonce=issued.c_nonce,
+            c_nonce_expires_in=issued.expires_in,
+        )  # fmt: skip
+        return JSONResponse(body.model_dump(), headers={"Cache-Control": "no-store"})
+
+    @app.post("/credential", tags=["issuance"], response_model=CredentialResponse)
+    def credential(
+        request_body: CredentialRequest, session: SessionDep, authorization: Annotated[str, Header(max_length=300)] = ""
+    ) -> JSONResponse:
+        """Issue one credential per key proof, each bound to its own device key."""
+        scheme, _, access_token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not access_token:
+            raise IssuerError("invalid_token", "send the access token as 'Authorization: Bearer ...'", status=401,
+                              error="invalid_token")  # fmt: skip
+        now = int(time.time())
+        issued = service.issue_batch(
+            session, settings, runtime.signing_key(session), access_token.strip(),
+            request_body.credential_configuration_id, request_body.proofs.jwt, now=now,
+        )  # fmt: skip
+        body = CredentialResponse(
+            credentials=[IssuedCredential(credential=c) for c in issued.credentials], c_nonce=issued.c_nonce
+        )
+        return JSONResponse(body.model_dump(exclude_none=True), headers={"Cache-Control": "no-store"})
+
+    @app.get("/status/{list_id}", tags=["status"], response_class=Response, responses={404: {"model": ErrorResponse}})
+    def status_list(list_id: int, session: SessionDep) -> Response:
+        """A signed status list (``statuslist+jwt``), the same for everybody: cache it."""
+        if not 0 < list_id < 2**31:
+            raise IssuerError("unknown_status_list", "no such status list", status=404)
+        token = runtime.status_cache.token(
+            session, list_id, key=runtime.signing_key(session), issuer_url=settings.issuer_url,
+            ttl=settings.status_list_ttl, lifetime=settings.status_list_lifetime, now=int(time.time()),
+        )  # fmt: skip
+        if token is None:
+            raise IssuerError("unknown_status_list", "no such status list", status=404)
+        return Response(
+            token,
+            media_type="application/statuslist+jwt",
+            headers={"Cache-Control": f"public, max-age={settings.status_list_ttl}"},
+        )
+
+    @app.get("/trust", tags=["trust"], response_class=Response)
+    def trust(session: SessionDep) -> Response:
+        """The signed trust bundle a desk caches: issuer keys, status list locations, policy registry."""
+        return Response(
+            trust_bundle(session, runtime, now=int(time.time())),
+            media_type="application/jwt",
+            headers={"Cache-Control": f"public, max-age={settings.status_list_ttl}"},
+        )
+
+    @app.get("/healthz", tags=["operations"])
+    def health(session: SessionDep) -> dict[str, str]:
+        session.execute(select(1))
+        return {"status": "ok"}
+
+    app.include_router(desk_router(runtime))
+    app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
+    return app

@@ -1,0 +1,218 @@
+"""What the ``cityid issuer`` commands do. Imported only when one of them runs, so the
+database and web stack never slow down the rest of the CLI."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import typer
+import uvicorn
+from pydantic import ValidationError
+from rich.text import Text
+from sqlalchemy import select
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from cityid.console import console, errors, printable
+from cityid.files import write_atomic
+from cityid.qrimage import make_qr, to_png, to_terminal
+from cityid.sealing import SealError, hash_password
+
+from . import service
+from .app import create_app
+from .db import make_engine, sessions, upgrade
+from .errors import IssuerError
+from .keys import NoKeyError, create_key, published_keys
+from .models import Clerk
+from .runtime import Runtime, trust_bundle
+from .settings import IssuerSettings, SettingsError
+from .statuslists import ensure_list
+
+
+def _fail(reason: str, message: str, code: int = 2) -> typer.Exit:
+    errors.print(Text.assemble(("error", "bold red"), f" [{reason}] ", printable(message)))
+    return typer.Exit(code)
+
+
+def load_settings(data: Path | None, database_url: str | None, **extra: Any) -> IssuerSettings:
+    overrides: dict[str, Any] = {key: value for key, value in extra.items() if value is not None}
+    if data is not None:
+        overrides["data"] = data
+    if database_url is not None:
+        overrides["database_url"] = database_url
+    try:
+        return IssuerSettings(**overrides)
+    except ValidationError as exc:
+        raise _fail("invalid_settings", str(exc).splitlines()[0]) from None
+
+
+@contextmanager
+def _database(settings: IssuerSettings) -> Iterator[Session]:
+    """One transaction on the issuer's database, with errors a person can act on."""
+    if settings.database_url is None and not (settings.data / "issuer.db").exists():
+        raise _fail("not_initialised", f"no issuer database in {settings.data}: run `cityid issuer init --data DIR`")
+    try:
+        engine = make_engine(settings.url)
+        with sessions(engine).begin() as session:
+            yield session
+    except IssuerError as exc:
+        raise _fail(exc.reason, exc.message, 1) from None
+    except (SettingsError, NoKeyError) as exc:
+        raise _fail("invalid_settings", str(exc)) from None
+    except SealError:
+        raise _fail("wrong_passphrase", "the passphrase does not open the issuer's signing key") from None
+    except OperationalError as exc:
+        raise _fail("database_unavailable", f"cannot use the database: {str(exc.orig).strip()[:200]}") from None
+
+
+def _clerk(session: Session, name: str) -> Clerk:
+    clerk = session.scalars(select(Clerk).where(Clerk.username == name)).first()
+    if clerk is None:
+        raise IssuerError("unknown_clerk", f"no clerk named {name!r}: add one with `cityid issuer add-clerk`")
+    return clerk
+
+
+def init(data: Path | None, database_url: str | None) -> None:
+    """Create the database (or bring it up to date) and, the first time, the signing key.
+
+    The key is sealed with the passphrase in $CITYID_ISSUER_PASSPHRASE or in the file named by
+    $CITYID_ISSUER_PASSPHRASE_FILE. Running init again is safe: it only migrates.
+    """
+    settings = load_settings(data, database_url)
+    try:
+        passphrase = settings.passphrase()
+    except SettingsError as exc:
+        raise _fail("invalid_settings", str(exc)) from None
+    settings.data.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        engine = make_engine(settings.url)
+        upgrade(engine)
+        with sessions(engine).begin() as session:
+            keys = published_keys(session, now=int(time.time()))
+            kid = next(iter(keys), None) if len(keys) else create_key(session, passphrase, now=int(time.time()))
+            ensure_list(session, settings.status_list_size)
+    except (OperationalError, SQLAlchemyError) as exc:
+        raise _fail("database_unavailable", f"cannot set up the database: {str(exc).splitlines()[0][:200]}") from None
+    console.print(f"Issuer ready in {settings.data} ({settings.url.split('://')[0]}); signing key {kid}.")
+
+
+def rotate_key(data: Path | None, database_url: str | None) -> None:
+    """Make a new signing key; old keys stay published until their credentials expire."""
+    settings = load_settings(data, database_url)
+    with _database(settings) as session:
+        kid = create_key(session, settings.passphrase(), now=int(time.time()))
+        published = len(published_keys(session, now=int(time.time())))
+    console.print(f"New signing key {kid}; {published} keys published. Restart or reload running issuers.")
+
+
+def _password() -> str:
+    from_env = os.environ.get("CITYID_CLERK_PASSWORD")
+    if from_env is not None:
+        return from_env
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\n")
+    first = getpass.getpass("Password for the clerk: ")
+    if getpass.getpass("Again: ") != first:
+        raise _fail("usage_error", "the passwords differ")
+    return first
+
+
+def add_clerk(username: str, data: Path | None, database_url: str | None) -> None:
+    """Add a clerk account. The password is asked for (or read from $CITYID_CLERK_PASSWORD or stdin)."""
+    settings = load_settings(data, database_url)
+    if not 1 <= len(username) <= 64 or not username.isprintable():
+        raise _fail("usage_error", "a clerk name is 1 to 64 printable characters")
+    password = _password()
+    if len(password) < 12:
+        raise _fail("usage_error", "a clerk password needs at least 12 characters")
+    with _database(settings) as session:
+        if session.scalars(select(Clerk).where(Clerk.username == username)).first() is not None:
+            raise IssuerError("clerk_exists", f"a clerk named {username!r} exists")
+        session.add(Clerk(username=username, password_hash=hash_password(password), created_at=int(time.time())))
+    console.print(f"Clerk {username} added.")
+
+
+def offer(
+    claims_file: Path, clerk: str, png: Path | None, as_json: bool, data: Path | None, database_url: str | None
+) -> None:
+    """Create a one-time offer for a resident whose documents were checked in person.
+
+    Prints the offer (a QR code and its URI), the PIN to tell the resident, and the revocation
+    code for their slip. The claims file should be deleted afterwards: the issuer keeps no copy.
+    """
+    settings = load_settings(data, database_url)
+    try:
+        raw = sys.stdin.buffer.read(65_536) if str(claims_file) == "-" else claims_file.read_bytes()[:65_537]
+        claims = json.loads(raw)
+    except OSError as exc:
+        raise _fail("unreadable_input", f"cannot read {claims_file}: {exc.strerror}") from None
+    except ValueError:
+        raise _fail("invalid_claims", f"{claims_file} is not JSON") from None
+    if not isinstance(claims, dict):
+        raise _fail("invalid_claims", "the claims file must hold one JSON object")
+    with _database(settings) as session:
+        created = service.create_offer(session, settings, _clerk(session, clerk), claims, now=int(time.time()))
+    if png is not None:
+        write_atomic(png, to_png(make_qr(created.offer_uri)))
+    if as_json:
+        result = {
+            "offer": created.offer_uri,
+            "pin": created.pin,
+            "revocation_code": created.revocation_code,
+            "expires_at": created.expires_at,
+        }
+        sys.stdout.write(json.dumps(result) + "\n")
+        return
+    console.print(to_terminal(make_qr(created.offer_uri)), markup=False, highlight=False)
+    console.print(created.offer_uri, markup=False, highlight=False, soft_wrap=True)
+    console.print(f"PIN (tell the resident): [bold]{created.pin}[/]")
+    console.print(f"Revocation code (print on the slip): [bold]{created.revocation_code}[/]")
+
+
+def revoke(code: str, clerk: str, data: Path | None, database_url: str | None) -> None:
+    """Revoke every credential of the batch a revocation code names (a lost phone)."""
+    settings = load_settings(data, database_url)
+    with _database(settings) as session:
+        count = service.revoke_batch(session, _clerk(session, clerk), code, now=int(time.time()))
+    console.print(f"Revoked {count} credentials.")
+
+
+def export_trust(out: Path | None, data: Path | None, database_url: str | None) -> None:
+    """The signed trust bundle a desk caches: issuer keys, status list locations, policy registry
+    (the registry is the file registry.jwt in the data directory, when present)."""
+    settings = load_settings(data, database_url)
+    with _database(settings) as session:
+        runtime = Runtime(settings, session.get_bind(), sessions(session.get_bind()), settings.passphrase())  # type: ignore[arg-type]
+        bundle = trust_bundle(session, runtime, now=int(time.time()))
+    if out is None:
+        sys.stdout.write(bundle + "\n")
+    else:
+        write_atomic(out, bundle + "\n")
+        console.print(f"Wrote {out}")
+
+
+def serve(host: str, port: int, issuer_url: str | None, data: Path | None, database_url: str | None) -> None:
+    """Run the issuer: OpenID4VCI endpoints, metadata, status lists, trust bundle, clerk desk (/desk)."""
+
+    url = issuer_url or os.environ.get("CITYID_ISSUER_URL") or f"http://{host}:{port}"
+    settings = load_settings(data, database_url, issuer_url=url)
+    try:
+        engine = make_engine(settings.url)
+        upgrade(engine)
+        application = create_app(settings, engine=engine)
+    except SettingsError as exc:
+        raise _fail("invalid_settings", str(exc)) from None
+    except OperationalError as exc:
+        raise _fail("database_unavailable", f"cannot use the database: {str(exc.orig).strip()[:200]}") from None
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    console.print(f"cityid issuer at {settings.issuer_url} (clerk desk: {settings.issuer_url}/desk)")
+    uvicorn.run(application, host=host, port=port, log_level="info", access_log=False, server_header=False)

@@ -1,0 +1,235 @@
+"""The clerk's desk pages: sign in, enrol a resident, show the offer, print the slip, revoke.
+
+Server-rendered HTML with inline styles and the QR code as inline SVG: the page loads
+nothing from anywhere (its content security policy forbids it). Sessions are random cookie
+tokens stored hashed; every form carries a token derived from the session (CSRF).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+from html import escape
+from typing import Annotated
+
+from fastapi import APIRouter, Cookie, Form
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import delete, select
+
+from cityid.qrimage import make_qr, to_svg
+from cityid.sealing import check_password, lookup_hash
+
+from . import service
+from .errors import IssuerError
+from .models import Clerk, ClerkSession
+from .runtime import Runtime
+
+COOKIE = "cityid_desk"
+SESSION_SECONDS = 8 * 3600
+_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'; frame-ancestors 'none'"
+_CSS = """
+body { font: 17px/1.5 system-ui, "Noto Sans", sans-serif; margin: 0; color: #1b1f24; background: #f6f8fa; }
+header { background: #0b3d91; color: #fff; padding: .75rem 1.5rem; display: flex; justify-content: space-between; }
+main { max-width: 52rem; margin: 1.5rem auto; padding: 0 1rem; }
+section { background: #fff; border: 1px solid #d0d7de; border-radius: 8px; padding: 1rem 1.5rem;
+          margin-bottom: 1.5rem; }
+label { display: block; margin: .5rem 0 .15rem; font-weight: 600; }
+input { font: inherit; padding: .4rem .5rem; width: 100%; box-sizing: border-box; border: 1px solid #8c959f;
+        border-radius: 4px; }
+button { font: inherit; font-weight: 600; padding: .5rem 1.25rem; margin-top: 1rem; border-radius: 6px; border: 0;
+         background: #0b3d91; color: #fff; cursor: pointer; }
+button.secondary { background: #57606a; }
+.grid { display: grid; grid-template-columns: 1fr 1fr; gap: 0 1rem; }
+.pin { font-size: 3rem; letter-spacing: .4em; font-weight: 700; font-family: ui-monospace, monospace; }
+.code { font-size: 1.6rem; font-weight: 700; font-family: ui-monospace, monospace; letter-spacing: .08em; }
+.error { background: #fdecea; border-color: #b3261e; color: #b3261e; }
+.ok { background: #e6f4ea; border-color: #1a7f37; }
+.qr svg { width: 320px; height: 320px; }
+.slip { border: 2px dashed #57606a; }
+:focus { outline: 3px solid #e9a800; outline-offset: 2px; }
+@media print { header, section:not(.slip), nav, button { display: none !important; } .slip { border: 0; } }
+"""
+
+
+def _page(title: str, body: str, *, clerk: str | None = None, status: int = 200) -> HTMLResponse:
+    signed_in = f"<span>Signed in as {escape(clerk)}</span>" if clerk else ""
+    html = (
+        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{escape(title)} · cityid desk</title>"
+        f"<style>{_CSS}</style></head><body><header><strong>cityid · clerk desk</strong>{signed_in}</header>"
+        f"<main><h1>{escape(title)}</h1>{body}</main></body></html>"
+    )
+    headers = {"Content-Security-Policy": _CSP, "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+    return HTMLResponse(html, status_code=status, headers=headers)
+
+
+def _csrf(token: str) -> str:
+    return hmac.new(token.encode(), b"cityid desk form", hashlib.sha256).hexdigest()
+
+
+def _hidden(token: str) -> str:
+    return f'<input type="hidden" name="csrf" value="{_csrf(token)}">'
+
+
+_LOGIN = """<section><form method="post" action="/desk/login">
+<label for="username">User name</label><input id="username" name="username" autocomplete="username" required autofocus>
+<label for="password">Password</label>
+<input id="password" name="password" type="password" autocomplete="current-password" required>
+<button type="submit">Sign in</button></form></section>"""
+
+_FIELDS = (
+    ("given_name", "Given name"),
+    ("family_name", "Family name"),
+    ("birthdate", "Date of birth"),
+    ("street_address", "Street address"),
+    ("locality", "City"),
+    ("region", "State or region"),
+    ("postal_code", "Postal code"),
+    ("country", "Country"),
+)
+
+
+def _enrol_form(token: str) -> str:
+    inputs = "".join(
+        f'<div><label for="{name}">{label}</label><input id="{name}" name="{name}" required '
+        f'{"type=date" if name == "birthdate" else "maxlength=200"} autocomplete="off"></div>'
+        for name, label in _FIELDS
+    )
+    return (
+        "<section><h2>Enrol a resident</h2><p>Check the documents in person first. Nothing you type here is kept "
+        'after the resident\'s wallet has received its credentials.</p><form method="post" action="/desk/offer">'
+        f'{_hidden(token)}<div class="grid">{inputs}</div><button type="submit">Create offer</button></form></section>'
+        "<section><h2>Revoke a batch</h2><p>For a lost or stolen phone: type the code from the resident's slip.</p>"
+        f'<form method="post" action="/desk/revoke">{_hidden(token)}<label for="code">Revocation code</label>'
+        '<input id="code" name="code" required maxlength="40" autocomplete="off">'
+        '<button type="submit" class="secondary">Revoke</button></form></section>'
+        f'<form method="post" action="/desk/logout">{_hidden(token)}<button class="secondary">Sign out</button></form>'
+    )
+
+
+def desk_router(runtime: Runtime) -> APIRouter:
+    router = APIRouter(prefix="/desk", include_in_schema=False)
+
+    def signed_in(token: str | None) -> Clerk | None:
+        if not token:
+            return None
+        with runtime.transaction() as session:
+            row = session.get(ClerkSession, lookup_hash(token, "desk session"))
+            if row is None or row.expires_at <= int(time.time()):
+                return None
+            return session.get(Clerk, row.clerk_id)
+
+    def require(token: str | None, csrf: str | None = None) -> Clerk:
+        clerk = signed_in(token)
+        if clerk is None or token is None:
+            raise IssuerError("not_signed_in", "sign in first", status=401)
+        if csrf is not None and not hmac.compare_digest(csrf, _csrf(token)):
+            raise IssuerError("bad_form", "the form has expired: reload the page", status=403)
+        return clerk
+
+    Token = Annotated[str | None, Cookie(alias=COOKIE)]
+
+    @router.get("")
+    def home(token: Token = None) -> Response:
+        clerk = signed_in(token)
+        if clerk is None or token is None:
+            return _page("Sign in", _LOGIN)
+        return _page("Desk", _enrol_form(token), clerk=clerk.username)
+
+    @router.post("/login")
+    def login(
+        username: Annotated[str, Form(max_length=64)], password: Annotated[str, Form(max_length=200)]
+    ) -> Response:
+        now = int(time.time())
+        with runtime.transaction() as session:
+            clerk = session.scalars(select(Clerk).where(Clerk.username == username)).first()
+            if clerk is None or not check_password(password, clerk.password_hash):
+                return _page(
+                    "Sign in", '<section class="error">Wrong user name or password.</section>' + _LOGIN, status=401
+                )
+            token = secrets.token_urlsafe(32)
+            session.execute(delete(ClerkSession).where(ClerkSession.expires_at <= now))
+            session.add(ClerkSession(token_hash=lookup_hash(token, "desk session"), clerk_id=clerk.id,
+                                     expires_at=now + SESSION_SECONDS))  # fmt: skip
+            service.record(session, clerk, "signed_in", "-", now)
+        response = RedirectResponse("/desk", status_code=303)
+        response.set_cookie(COOKIE, token, max_age=SESSION_SECONDS, httponly=True, samesite="strict",
+                            secure=runtime.settings.issuer_url.startswith("https://"), path="/desk")  # fmt: skip
+        return response
+
+    @router.post("/logout")
+    def logout(csrf: Annotated[str, Form(max_length=100)], token: Token = None) -> Response:
+        require(token, csrf)
+        with runtime.transaction() as session:
+            session.execute(
+                delete(ClerkSession).where(ClerkSession.token_hash == lookup_hash(token or "", "desk session"))
+            )
+        response = RedirectResponse("/desk", status_code=303)
+        response.delete_cookie(COOKIE, path="/desk")
+        return response
+
+    @router.post("/offer")
+    def offer(
+        csrf: Annotated[str, Form(max_length=100)],
+        given_name: Annotated[str, Form(max_length=200)],
+        family_name: Annotated[str, Form(max_length=200)],
+        birthdate: Annotated[str, Form(max_length=10)],
+        street_address: Annotated[str, Form(max_length=200)],
+        locality: Annotated[str, Form(max_length=200)],
+        region: Annotated[str, Form(max_length=200)],
+        postal_code: Annotated[str, Form(max_length=200)],
+        country: Annotated[str, Form(max_length=200)],
+        token: Token = None,
+    ) -> Response:
+        clerk = require(token, csrf)
+        claims = {
+            "given_name": given_name,
+            "family_name": family_name,
+            "birthdate": birthdate,
+            "address": {"street_address": street_address, "locality": locality, "region": region,
+                        "postal_code": postal_code, "country": country},
+        }  # fmt: skip
+        try:
+            with runtime.transaction() as session:
+                created = service.create_offer(session, runtime.settings, clerk, claims, now=int(time.time()))
+        except IssuerError as exc:
+            body = f'<section class="error">{escape(exc.message)}</section>' + _enrol_form(token or "")
+            return _page("Desk", body, clerk=clerk.username, status=400)
+        minutes = runtime.settings.offer_lifetime // 60
+        body = (
+            '<section class="ok"><h2>Ask the resident to scan this with the cityid wallet</h2>'
+            f'<div class="qr">{to_svg(make_qr(created.offer_uri), title="Credential offer")}</div>'
+            f'<p>Then to type this PIN:</p><p class="pin" aria-label="PIN">{created.pin}</p>'
+            f"<p>The offer works once, for {minutes} minutes.</p></section>"
+            '<section class="slip"><h2>Revocation slip</h2><p>Keep this slip apart from your phone. If the phone is '
+            "lost or stolen, bring it to any city desk to switch off the credentials on it.</p>"
+            f'<p class="code">{escape(created.revocation_code)}</p>'
+            "<p><strong>Print this page</strong> (Ctrl+P): only the slip is printed.</p></section>"
+            '<nav><a href="/desk">Next resident</a></nav>'
+        )
+        return _page("Offer ready", body, clerk=clerk.username)
+
+    @router.post("/revoke")
+    def revoke(
+        csrf: Annotated[str, Form(max_length=100)], code: Annotated[str, Form(max_length=40)], token: Token = None
+    ) -> Response:
+        clerk = require(token, csrf)
+        try:
+            with runtime.transaction() as session:
+                count = service.revoke_batch(session, clerk, code, now=int(time.time()))
+        except IssuerError as exc:
+            return _page("Desk", f'<section class="error">{escape(exc.message)}</section>' + _enrol_form(token or ""),
+                         clerk=clerk.username, status=exc.status)  # fmt: skip
+        runtime.status_cache.invalidate()
+        return _page(
+            "Revoked",
+            f'<section class="ok">{count} credentials are revoked. Desks will refuse them once their status '
+            f"lists refresh (within {runtime.settings.status_list_ttl // 60} minutes of their next sync).</section>"
+            '<nav><a href="/desk">Back to the desk</a></nav>',
+            clerk=clerk.username,
+        )
+
+    return router

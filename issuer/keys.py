@@ -1,0 +1,69 @@
+"""The issuer's signing keys: created sealed, rotated without breaking issued credentials.
+
+The active key signs new credentials and status lists. ``rotate`` makes a new active key;
+the old ones stay in the published JWKS until the last credential each one signed expires
+(``publish_until``), so no resident's credential stops verifying because of a rotation.
+"""
+
+from __future__ import annotations
+
+import json
+
+from cryptography.hazmat.primitives.asymmetric import ec
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from cityid.sealing import open_with_passphrase, seal_with_passphrase
+from credential import KeySet, SigningKey, VerifyingKey, jwk_thumbprint
+
+from .models import IssuerKey
+
+_PURPOSE = "cityid issuer signing key"
+
+
+class NoKeyError(Exception):
+    """The database has no active issuer key: run ``cityid issuer init``."""
+
+
+def create_key(session: Session, passphrase: str, *, now: int) -> str:
+    """A new ES256 key, sealed, made the active one; returns its kid (the JWK thumbprint)."""
+    private = ec.generate_private_key(ec.SECP256R1())
+    key = SigningKey("ES256", private)
+    kid = jwk_thumbprint(key.public_jwk())
+    scalar = private.private_numbers().private_value.to_bytes(32, "big")
+    session.execute(update(IssuerKey).where(IssuerKey.active.is_(True)).values(active=False))
+    session.add(
+        IssuerKey(
+            kid=kid,
+            public_jwk=json.dumps(key.verifying_key().to_jwk() | {"kid": kid}),
+            sealed_private=seal_with_passphrase(scalar, passphrase, _PURPOSE),
+            created_at=now,
+            active=True,
+            publish_until=now,
+        )
+    )
+    return kid
+
+
+def active_key(session: Session, passphrase: str) -> SigningKey:
+    row = session.scalars(select(IssuerKey).where(IssuerKey.active.is_(True))).first()
+    if row is None:
+        raise NoKeyError("the issuer has no signing key: run `cityid issuer init`")
+    scalar = open_with_passphrase(row.sealed_private, passphrase, _PURPOSE)
+    return SigningKey("ES256", ec.derive_private_key(int.from_bytes(scalar, "big"), ec.SECP256R1()), row.kid)
+
+
+def published_keys(session: Session, *, now: int) -> KeySet:
+    """Every key a verifier may still need: the active one and those with live credentials."""
+    rows = session.scalars(
+        select(IssuerKey)
+        .where((IssuerKey.active.is_(True)) | (IssuerKey.publish_until > now))
+        .order_by(IssuerKey.created_at)
+    )
+    return KeySet(VerifyingKey.from_jwk(json.loads(row.public_jwk)) for row in rows)
+
+
+def extend_publication(session: Session, kid: str, until: int) -> None:
+    session.execute(
+        update(IssuerKey).where(IssuerKey.kid == kid, IssuerKey.publish_until < until).values(publish_until=until)
+    )

@@ -1,0 +1,40 @@
+"""OpenID4VCI key proofs: one JWT per device key, proving the wallet holds it, fresh for
+this issuer's nonce. Each credential of a batch is bound to a different key."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from credential import CredentialError, Limits, jwk_thumbprint, verify_jwt_with_header_key
+
+from .errors import IssuerError
+
+PROOF_TYP = "openid4vci-proof+jwt"
+PROOF_LIMITS = Limits(max_presentation_chars=4096, max_json_bytes=2048, max_json_depth=4)
+MAX_PROOF_AGE = 300
+
+
+def check_key_proofs(proofs: Sequence[object], *, audience: str, c_nonce: str, now: int) -> list[dict[str, str]]:
+    """The holder public keys the proofs prove, all distinct; raises ``IssuerError`` otherwise."""
+    keys: list[dict[str, str]] = []
+    for number, proof in enumerate(proofs, start=1):
+        if not isinstance(proof, str):
+            raise IssuerError("invalid_proof", f"key proof {number} is not a JWT", error="invalid_proof")
+        try:
+            jwk, payload = verify_jwt_with_header_key(
+                proof, typ=PROOF_TYP, what=f"key proof {number}", limits=PROOF_LIMITS
+            )
+        except CredentialError as exc:
+            raise IssuerError("invalid_proof", exc.message, error="invalid_proof") from None
+        if payload.get("aud") != audience:
+            raise IssuerError("invalid_proof", f"key proof {number} is for another issuer", error="invalid_proof")
+        if payload.get("nonce") != c_nonce:
+            raise IssuerError("invalid_nonce", f"key proof {number} has a stale nonce", error="invalid_nonce")
+        issued_at = payload.get("iat")
+        if type(issued_at) is not int or abs(now - issued_at) > MAX_PROOF_AGE:
+            raise IssuerError("invalid_proof", f"key proof {number} is not fresh (iat)", error="invalid_proof")
+        keys.append(jwk)
+    thumbprints = {jwk_thumbprint(jwk) for jwk in keys}
+    if len(thumbprints) != len(keys):
+        raise IssuerError("invalid_proof", "each credential needs its own device key", error="invalid_proof")
+    return keys

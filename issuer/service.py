@@ -1,0 +1,267 @@
+"""The issuer's service layer: offers, redemption, batch issuance, revocation, trust.
+
+Routes and CLI commands call these functions inside one transaction each; they raise
+:class:`IssuerError` with a stable reason and never log or return a claim value.
+OpenID4VCI's pre-authorized code flow, as far as it fits an in-person desk:
+
+1. a clerk creates an **offer** (claims sealed under a random pre-authorized code that only
+   the offer QR carries, plus a 6-digit PIN said aloud and a revocation code printed on a slip);
+2. the wallet redeems it at ``/token`` with the PIN: the offer is deleted, the claims are
+   re-sealed under the access token;
+3. the wallet asks ``/credential`` for each credential type with one key proof per device
+   key, and receives one credential per key; when every type is issued the claims are gone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from cityid.sealing import SealError, check_password, hash_password, lookup_hash, open_with_code, seal_with_code
+from credential import (
+    CREDENTIAL_TYPES,
+    IDENTITY,
+    RESIDENCY,
+    CredentialError,
+    SigningKey,
+    day_start,
+    issue_credential,
+    residency_claims,
+)
+
+from .errors import IssuerError
+from .keys import extend_publication
+from .models import Batch, Clerk, ClerkAction, Grant, Offer, StatusEntry
+from .proofs import check_key_proofs
+from .settings import IssuerSettings
+from .statuslists import allocate
+
+log = logging.getLogger("cityid.issuer")
+PRE_AUTHORIZED = "urn:ietf:params:oauth:grant-type:pre-authorized_code"
+CONFIGURATIONS = {"residency": RESIDENCY, "identity": IDENTITY}
+GRANT_LIFETIME = 600
+FAILURES_TO_KEEP = frozenset({"wrong_pin", "offer_locked", "offer_unknown"})
+ENROLLED_CLAIMS = ("given_name", "family_name", "birthdate", "address")
+_REVOCATION_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L: read aloud and typed from paper
+
+
+@dataclass(frozen=True, slots=True)
+class OfferCreated:
+    offer_id: str
+    offer_uri: str
+    pin: str
+    revocation_code: str
+    expires_at: int
+
+
+def _revocation_code() -> str:
+    raw = "".join(secrets.choice(_REVOCATION_ALPHABET) for _ in range(16))  # about 79 bits
+    return "-".join(raw[i : i + 4] for i in range(0, 16, 4))
+
+
+def normalize_revocation_code(code: str) -> str:
+    return "".join(ch for ch in code.upper() if ch.isalnum())
+
+
+def record(session: Session, clerk: Clerk, action: str, reference: str, now: int) -> None:
+    session.add(ClerkAction(at=now, clerk=clerk.username, action=action, reference=reference))
+    log.info("clerk_action action=%s", action)
+
+
+def check_enrollment_claims(claims: dict[str, Any], city: str) -> dict[str, Any]:
+    """The enrolled claims, exactly as an identity credential needs them (city added)."""
+    unknown = sorted(set(claims) - set(ENROLLED_CLAIMS))
+    if unknown:
+        raise IssuerError("invalid_claims", f"unexpected claims {unknown}; expected {list(ENROLLED_CLAIMS)}")
+    full = {**claims, "resident_of": city}
+    try:
+        IDENTITY.check_claims(full)
+    except CredentialError as exc:
+        raise IssuerError("invalid_claims", exc.message) from None
+    return {name: claims[name] for name in ENROLLED_CLAIMS}
+
+
+def create_offer(
+    session: Session, settings: IssuerSettings, clerk: Clerk, claims: dict[str, Any], *, now: int
+) -> OfferCreated:
+    """A one-time offer for a resident whose documents the clerk has checked in person."""
+    enrolled = check_enrollment_claims(claims, settings.city)
+    code, pin, revocation_code = secrets.token_urlsafe(32), f"{secrets.randbelow(10**6):06d}", _revocation_code()
+    batch = Batch(
+        id=secrets.token_hex(16),
+        revocation_hash=lookup_hash(normalize_revocation_code(revocation_code), "revocation"),
+        created_at=day_start(now),
+        revoked=False,
+    )
+    offer = Offer(
+        id=secrets.token_hex(16),
+        code_hash=lookup_hash(code, "offer"),
+        sealed_claims=seal_with_code(json.dumps(enrolled).encode(), code, "offer claims"),
+        pin_hash=hash_password(pin),
+        pin_failures=0,
+        batch_id=batch.id,
+        expires_at=now + settings.offer_lifetime,
+    )
+    session.add_all([batch, offer])
+    record(session, clerk, "offer_created", offer.id, now)
+    document = {
+        "credential_issuer": settings.issuer_url,
+        "credential_configuration_ids": list(CONFIGURATIONS),
+        "grants": {
+            PRE_AUTHORIZED: {
+                "pre-authorized_code": code,
+                "tx_code": {"length": 6, "input_mode": "numeric", "description": "The PIN the clerk told you"},
+            }
+        },
+    }
+    uri = "openid-credential-offer://?credential_offer=" + quote(json.dumps(document, separators=(",", ":")), safe="")
+    return OfferCreated(offer.id, uri, pin, revocation_code, offer.expires_at)
+
+
+@dataclass(frozen=True, slots=True)
+class TokenIssued:
+    access_token: str
+    c_nonce: str
+    expires_in: int
+
+
+def redeem_offer(session: Session, settings: IssuerSettings, code: str, pin: str, *, now: int) -> TokenIssued:
+    """Exchange the pre-authorized code and PIN for an access token (the offer is used up)."""
+    offer = session.scalars(select(Offer).where(Offer.code_hash == lookup_hash(code, "offer"))).first()
+    if offer is None or offer.expires_at <= now:
+        if offer is not None:
+            session.delete(offer)
+        raise IssuerError("offer_unknown", "this offer is unknown, used or expired", error="invalid_grant")
+    if not check_password(pin, offer.pin_hash):
+        failures = offer.pin_failures + 1
+        if failures >= settings.pin_attempts:
+            session.delete(offer)
+            log.info("offer_locked")
+            raise IssuerError(
+                "offer_locked", "too many wrong PINs: the offer is cancelled, ask the clerk for a new one",
+                error="invalid_grant",
+            )  # fmt: skip
+        session.execute(update(Offer).where(Offer.id == offer.id).values(pin_failures=Offer.pin_failures + 1))
+        raise IssuerError(
+            "wrong_pin", f"wrong PIN ({settings.pin_attempts - failures} tries left)", error="invalid_grant"
+        )
+    claims = open_with_code(offer.sealed_claims, code, "offer claims")
+    if session.execute(delete(Offer).where(Offer.id == offer.id)).rowcount != 1:  # type: ignore[attr-defined]
+        raise IssuerError("offer_unknown", "this offer has just been used", error="invalid_grant")
+    token, c_nonce = secrets.token_urlsafe(32), secrets.token_urlsafe(16)
+    session.add(
+        Grant(
+            token_hash=lookup_hash(token, "grant"),
+            sealed_claims=seal_with_code(claims, token, "grant claims"),
+            batch_id=offer.batch_id,
+            c_nonce=c_nonce,
+            issued_types="",
+            expires_at=now + GRANT_LIFETIME,
+        )
+    )
+    log.info("offer_redeemed")
+    return TokenIssued(token, c_nonce, GRANT_LIFETIME)
+
+
+@dataclass(frozen=True, slots=True)
+class CredentialsIssued:
+    credentials: tuple[str, ...]
+    c_nonce: str | None
+
+
+def issue_batch(
+    session: Session,
+    settings: IssuerSettings,
+    key: SigningKey,
+    access_token: str,
+    configuration_id: str,
+    proofs: Sequence[str],
+    *,
+    now: int,
+) -> CredentialsIssued:
+    """One credential of ``configuration_id`` per key proof, each with its own status index."""
+    credential_type = CONFIGURATIONS.get(configuration_id)
+    if credential_type is None:
+        raise IssuerError("unknown_configuration", f"no credential configuration {configuration_id!r}",
+                          error="unknown_credential_configuration")  # fmt: skip
+    token_hash = lookup_hash(access_token, "grant")
+    grant = session.get(Grant, token_hash)
+    if grant is None or grant.expires_at <= now:
+        raise IssuerError("invalid_token", "the access token is unknown or expired", status=401, error="invalid_token")
+    if not 1 <= len(proofs) <= settings.max_batch:
+        raise IssuerError("invalid_proof", f"send 1 to {settings.max_batch} key proofs", error="invalid_proof")
+    holder_keys = check_key_proofs(proofs, audience=settings.issuer_url, c_nonce=grant.c_nonce, now=now)
+    issued = [name for name in grant.issued_types.split(",") if name]
+    if configuration_id in issued:
+        raise IssuerError("already_issued", f"the {configuration_id} batch was already issued", error="invalid_request")
+    next_nonce = secrets.token_urlsafe(16)
+    claimed = session.execute(
+        update(Grant)
+        .where(Grant.token_hash == token_hash, Grant.c_nonce == grant.c_nonce, Grant.issued_types == grant.issued_types)
+        .values(issued_types=",".join([*issued, configuration_id]), c_nonce=next_nonce)
+    )
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        raise IssuerError("invalid_nonce", "the nonce was used by another request", error="invalid_nonce")
+    try:
+        enrolled = json.loads(open_with_code(grant.sealed_claims, access_token, "grant claims"))
+    except SealError:
+        raise IssuerError("invalid_token", "the access token does not open this grant", status=401) from None
+    claims = _claims_for(credential_type.name, enrolled, settings.city, now)
+    expires_at = day_start(now) + credential_type.validity_days * 86_400
+    references = allocate(
+        session, batch_id=grant.batch_id, expires_at=expires_at, count=len(holder_keys),
+        size=settings.status_list_size, issuer_url=settings.issuer_url,
+    )  # fmt: skip
+    credentials = tuple(
+        issue_credential(
+            credential_type, claims, issuer_key=key, iss=settings.issuer_url, holder_jwk=jwk, now=now, status=reference
+        )
+        for jwk, reference in zip(holder_keys, references, strict=True)
+    )
+    assert key.kid is not None
+    extend_publication(session, key.kid, expires_at)
+    done = set(issued) | {configuration_id} >= set(CONFIGURATIONS)
+    if done:
+        session.execute(delete(Grant).where(Grant.token_hash == token_hash))
+    log.info("credentials_issued count=%d type=%s", len(credentials), credential_type.name)
+    return CredentialsIssued(credentials, None if done else next_nonce)
+
+
+def _claims_for(type_name: str, enrolled: dict[str, Any], city: str, now: int) -> dict[str, Any]:
+    if type_name == "identity":
+        return {**enrolled, "resident_of": city}
+    today = dt.datetime.fromtimestamp(now, dt.UTC).date()
+    return residency_claims(city, dt.date.fromisoformat(enrolled["birthdate"]), today)
+
+
+def revoke_batch(session: Session, clerk: Clerk, revocation_code: str, *, now: int) -> int:
+    """Revoke every credential of the batch the slip's code names; returns how many."""
+    code = normalize_revocation_code(revocation_code)
+    batch = session.scalars(select(Batch).where(Batch.revocation_hash == lookup_hash(code, "revocation"))).first()
+    if batch is None:
+        raise IssuerError("unknown_revocation_code", "no batch has this revocation code", status=404)
+    batch.revoked = True
+    result = session.execute(update(StatusEntry).where(StatusEntry.batch_id == batch.id).values(revoked=True))
+    session.execute(delete(Offer).where(Offer.batch_id == batch.id))
+    session.execute(delete(Grant).where(Grant.batch_id == batch.id))
+    record(session, clerk, "batch_revoked", batch.id, now)
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def purge_expired(session: Session, *, now: int) -> None:
+    """Delete offers and grants whose time is up: their sealed claims go with them."""
+    session.execute(delete(Offer).where(Offer.expires_at <= now))
+    session.execute(delete(Grant).where(Grant.expires_at <= now))
+
+
+def type_names() -> list[str]:
+    return [kind.name for kind in CREDENTIAL_TYPES.values()]

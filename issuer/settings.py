@@ -1,0 +1,71 @@
+"""The issuer's settings, read once from the environment and the command line.
+
+Every variable is listed in docs/operations.md. The passphrase that seals the signing keys
+comes from ``CITYID_ISSUER_PASSPHRASE`` or from the file named by
+``CITYID_ISSUER_PASSPHRASE_FILE`` (a mounted secret); placeholders and short ones are refused.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDERS = {"changeme", "change-me", "password", "passphrase", "secret", "example", "test"}
+MIN_PASSPHRASE = 12
+
+
+class SettingsError(Exception):
+    """A setting is missing or unacceptable; the message says which and what to do."""
+
+
+class IssuerSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CITYID_", extra="ignore", populate_by_name=True)
+
+    data: Path = Field(default=Path("issuer-data"), validation_alias="CITYID_ISSUER_DATA")
+    database_url: str | None = None
+    """SQLAlchemy URL; default ``sqlite:///DATA/issuer.db``."""
+    issuer_url: str = Field(default="http://127.0.0.1:8400", validation_alias="CITYID_ISSUER_URL")
+    """The public base URL: the credentials' ``iss``, the status lists' and offers' prefix."""
+    city: str = Field(default="Riverton", validation_alias="CITYID_CITY")
+    issuer_passphrase: SecretStr | None = None
+    issuer_passphrase_file: Path | None = None
+    offer_lifetime: int = 900
+    """Seconds a clerk's offer can be redeemed."""
+    pin_attempts: int = 5
+    max_batch: int = 20
+    status_list_size: int = 2**20
+    """Entries in each shared status list (one bit each: 128 kB)."""
+    status_list_ttl: int = 300
+    status_list_lifetime: int = 86_400
+    max_request_bytes: int = 256 * 1024
+
+    @field_validator("issuer_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @property
+    def url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data / 'issuer.db'}"
+
+    def passphrase(self) -> str:
+        """The key-sealing passphrase; raises :class:`SettingsError` when absent or weak."""
+        if self.issuer_passphrase is not None:
+            value = self.issuer_passphrase.get_secret_value()
+        elif self.issuer_passphrase_file is not None:
+            try:
+                value = self.issuer_passphrase_file.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise SettingsError(f"cannot read CITYID_ISSUER_PASSPHRASE_FILE: {exc.strerror}") from exc
+        else:
+            raise SettingsError(
+                "the issuer key passphrase is not set: set CITYID_ISSUER_PASSPHRASE, or "
+                "CITYID_ISSUER_PASSPHRASE_FILE to a file holding it"
+            )
+        if len(value) < MIN_PASSPHRASE or value.lower() in PLACEHOLDERS:
+            raise SettingsError(
+                f"the issuer key passphrase must be at least {MIN_PASSPHRASE} characters, not a placeholder"
+            )
+        return value
