@@ -110,7 +110,8 @@ class BodyLimit:
 
 
 def _transaction(request: Request) -> Iterator[Session]:
-    """One transaction per request: committed when the route returns, rolled back if it raises."""
+    """A transaction for routes that only read: writes commit inside the route, before the
+    response is sent, so nothing acknowledged can be lost."""
     runtime: Runtime = request.app.state.runtime
     with runtime.transaction() as session:
         yield session
@@ -212,7 +213,7 @@ def create_app(  # noqa: PLR0915 - one route per statement group; splitting woul
 
     @app.post("/credential", tags=["issuance"], response_model=CredentialResponse)
     def credential(
-        request_body: CredentialRequest, session: SessionDep, authorization: Annotated[str, Header(max_length=300)] = ""
+        request_body: CredentialRequest, authorization: Annotated[str, Header(max_length=300)] = ""
     ) -> JSONResponse:
         """Issue one credential per key proof, each bound to its own device key."""
         scheme, _, access_token = authorization.partition(" ")
@@ -220,13 +221,14 @@ def create_app(  # noqa: PLR0915 - one route per statement group; splitting woul
             raise IssuerError("invalid_token", "send the access token as 'Authorization: Bearer ...'", status=401,
                               error="invalid_token")  # fmt: skip
         now = int(time.time())
-        issued = service.issue_batch(
-            session, settings, runtime.signing_key(session), access_token.strip(),
-            request_body.credential_configuration_id, request_body.proofs.jwt, now=now,
-        )  # fmt: skip
-        body = CredentialResponse(
-            credentials=[IssuedCredential(credential=c) for c in issued.credentials], c_nonce=issued.c_nonce
-        )
+        # Committed before the response is sent: what the wallet is told it has, the database has.
+        with runtime.transaction() as session:
+            issued = service.issue_batch(
+                session, settings, runtime.signing_key(session), access_token.strip(),
+                request_body.credential_configuration_id, request_body.proofs.jwt, now=now,
+            )  # fmt: skip
+        credentials = [IssuedCredential(credential=c) for c in issued.credentials]
+        body = CredentialResponse(credentials=credentials, c_nonce=issued.c_nonce)
         return JSONResponse(body.model_dump(exclude_none=True), headers={"Cache-Control": "no-store"})
 
     @app.get("/status/{list_id}", tags=["status"], response_class=Response, responses={404: {"model": ErrorResponse}})

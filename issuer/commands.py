@@ -102,6 +102,8 @@ def init(data: Path | None, database_url: str | None) -> None:
             ensure_list(session, settings.status_list_size)
     except (OperationalError, SQLAlchemyError) as exc:
         raise _fail("database_unavailable", f"cannot set up the database: {str(exc).splitlines()[0][:200]}") from None
+    for path in settings.data.glob("issuer.db*"):  # the directory is 0700 too; the files say so themselves
+        path.chmod(0o600)
     console.print(f"Issuer ready in {settings.data} ({settings.url.split('://')[0]}); signing key {kid}.")
 
 

@@ -110,6 +110,10 @@ def _enrol_form(token: str) -> str:
     )
 
 
+Token = Annotated[str | None, Cookie(alias=COOKIE)]
+"""The session cookie (module level: FastAPI resolves annotations by name here)."""
+
+
 def desk_router(runtime: Runtime) -> APIRouter:
     router = APIRouter(prefix="/desk", include_in_schema=False)
 
@@ -129,8 +133,6 @@ def desk_router(runtime: Runtime) -> APIRouter:
         if csrf is not None and not hmac.compare_digest(csrf, _csrf(token)):
             raise IssuerError("bad_form", "the form has expired: reload the page", status=403)
         return clerk
-
-    Token = Annotated[str | None, Cookie(alias=COOKIE)]
 
     @router.get("")
     def home(token: Token = None) -> Response:
