@@ -119,7 +119,7 @@ def create_offer(
         "grants": {
             PRE_AUTHORIZED: {
                 "pre-authorized_code": code,
-                "tx_code": {"length": 6, "input_mode": "numeric", "description": "The PIN the clerk told you"},
+                "tx_code": {"length": 6, "input_mode": "numeric"},
             }
         },
     }
