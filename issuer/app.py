@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from . import service
 from .db import make_engine, sessions
-from .desk import desk_router
+from .desk import desk_router, signed_out_page
 from .errors import IssuerError
 from .keys import published_keys
 from .runtime import Runtime, trust_bundle
@@ -136,7 +136,9 @@ def create_app(  # noqa: PLR0915 - one route per statement group; splitting woul
     app.state.runtime = runtime
 
     @app.exception_handler(IssuerError)
-    async def issuer_error(_request: Request, exc: IssuerError) -> JSONResponse:
+    async def issuer_error(request: Request, exc: IssuerError) -> Response:
+        if request.url.path.startswith("/desk"):  # a person at a browser, not a wallet
+            return signed_out_page(exc.message, exc.status)
         return _error(exc.status, exc.error, exc.reason, exc.message)
 
     @app.exception_handler(RequestValidationError)

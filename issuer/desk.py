@@ -28,6 +28,7 @@ from .runtime import Runtime
 
 COOKIE = "cityid_desk"
 SESSION_SECONDS = 8 * 3600
+LOGIN_ATTEMPTS, LOCKOUT_SECONDS = 10, 15 * 60
 _CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'; frame-ancestors 'none'"
 _CSS = """
 body { font: 17px/1.5 system-ui, "Noto Sans", sans-serif; margin: 0; color: #1b1f24; background: #f6f8fa; }
@@ -64,6 +65,11 @@ def _page(title: str, body: str, *, clerk: str | None = None, status: int = 200)
     )
     headers = {"Content-Security-Policy": _CSP, "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
     return HTMLResponse(html, status_code=status, headers=headers)
+
+
+def signed_out_page(message: str, status: int) -> HTMLResponse:
+    """What a desk page shows instead of a JSON error: the message, and the way back in."""
+    return _page("Sign in", f'<section class="error">{escape(message)}</section>' + _LOGIN, status=status)
 
 
 def _csrf(token: str) -> str:
@@ -114,7 +120,7 @@ Token = Annotated[str | None, Cookie(alias=COOKIE)]
 """The session cookie (module level: FastAPI resolves annotations by name here)."""
 
 
-def desk_router(runtime: Runtime) -> APIRouter:
+def desk_router(runtime: Runtime) -> APIRouter:  # noqa: PLR0915 - the pages read best side by side
     router = APIRouter(prefix="/desk", include_in_schema=False)
 
     def signed_in(token: str | None) -> Clerk | None:
@@ -148,10 +154,17 @@ def desk_router(runtime: Runtime) -> APIRouter:
         now = int(time.time())
         with runtime.transaction() as session:
             clerk = session.scalars(select(Clerk).where(Clerk.username == username)).first()
+            if clerk is not None and clerk.locked_until > now:
+                message = "This account is locked for a few minutes after too many wrong passwords."
+                return signed_out_page(message, 429)
             if clerk is None or not check_password(password, clerk.password_hash):
-                return _page(
-                    "Sign in", '<section class="error">Wrong user name or password.</section>' + _LOGIN, status=401
-                )
+                if clerk is not None:
+                    clerk.failed_logins += 1
+                    if clerk.failed_logins >= LOGIN_ATTEMPTS:
+                        clerk.failed_logins, clerk.locked_until = 0, now + LOCKOUT_SECONDS
+                        service.record(session, clerk, "locked_out", "-", now)
+                return signed_out_page("Wrong user name or password.", 401)
+            clerk.failed_logins = 0
             token = secrets.token_urlsafe(32)
             session.execute(delete(ClerkSession).where(ClerkSession.expires_at <= now))
             session.add(ClerkSession(token_hash=lookup_hash(token, "desk session"), clerk_id=clerk.id,

@@ -46,6 +46,10 @@ class Clerk(Base):
     username: Mapped[str] = mapped_column(String(64), unique=True, info=_no("the clerk's sign-in name (staff)"))
     password_hash: Mapped[str] = mapped_column(String(256), info=_no("scrypt hash"))
     created_at: Mapped[int] = mapped_column(BigInteger, info=_no("unix time"))
+    failed_logins: Mapped[int] = mapped_column(
+        Integer, default=0, server_default="0", info=_no("wrong passwords in a row")
+    )
+    locked_until: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0", info=_no("unix time"))
 
 
 class ClerkSession(Base):

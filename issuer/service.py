@@ -95,6 +95,7 @@ def create_offer(
 ) -> OfferCreated:
     """A one-time offer for a resident whose documents the clerk has checked in person."""
     enrolled = check_enrollment_claims(claims, settings.city)
+    purge_expired(session, now=now)
     code, pin, revocation_code = secrets.token_urlsafe(32), f"{secrets.randbelow(10**6):06d}", _revocation_code()
     batch = Batch(
         id=secrets.token_hex(16),

@@ -124,4 +124,17 @@ def test_the_clerk_desk_pages(tmp_path: Path) -> None:
         bad = client.post("/desk/offer", data={**form, "birthdate": "1990-13-45", "csrf": csrf.group(1)})
         assert bad.status_code == 400 and "date" in bad.text
         assert client.post("/desk/logout", data={"csrf": csrf.group(1)}, follow_redirects=False).status_code == 303
-        assert client.post("/desk/revoke", data={"code": "x", "csrf": csrf.group(1)}).status_code == 401
+        signed_out = client.post("/desk/revoke", data={"code": "x", "csrf": csrf.group(1)})
+        assert signed_out.status_code == 401 and "Sign in" in signed_out.text
+
+
+def test_clerk_password_guessing_locks_the_account(tmp_path: Path) -> None:
+    with running_issuer(tmp_path) as issuer:
+        issuer.clerk("alice")
+        statuses = [
+            issuer.client.post("/desk/login", data={"username": "alice", "password": f"guess-{n}"}).status_code
+            for n in range(11)
+        ]
+        assert statuses == [401] * 10 + [429]
+        right = issuer.client.post("/desk/login", data={"username": "alice", "password": "clerk-password-1"})
+        assert right.status_code == 429  # even the right password waits out the lock
