@@ -51,6 +51,7 @@ from ._status import (
     parse_status_list,
     set_status,
     sign_status_list,
+    status_list_subject,
     verify_status_list_token,
 )
 from ._types import (
@@ -126,6 +127,7 @@ __all__ = [
     "set_status",
     "sign_jwt",
     "sign_status_list",
+    "status_list_subject",
     "verify_jwt",
     "verify_jwt_with_header_key",
     "verify_presentation",

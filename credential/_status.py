@@ -15,10 +15,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ._encoding import b64url_decode, b64url_encode
+from ._encoding import b64url_decode, b64url_encode, parse_json_object
 from ._errors import MalformedError, Reason, StatusError
 from ._issue import StatusReference
-from ._jws import sign_jwt, verify_jwt
+from ._jws import sign_jwt, split_jws, verify_jwt
 from ._keys import SigningKey, VerifyingKey
 from ._limits import Limits
 
@@ -132,6 +132,20 @@ def verify_status_list_token(
     return StatusListToken(
         uri, issued_at, expires_at, ttl, parse_status_list(payload.get("status_list"), max_bytes=max_bytes)
     )
+
+
+def status_list_subject(token: str) -> str:
+    """The ``sub`` (list URI) of a status list token, read before verifying it, to pick the
+    list it claims to be; :func:`verify_status_list_token` then checks it is exactly that."""
+    try:
+        payload = parse_json_object(b64url_decode(split_jws(token.strip(), "the status list")[1]), STATUS_LIST_LIMITS,
+                                    what="the status list payload")  # fmt: skip
+    except MalformedError:
+        raise MalformedError(Reason.INVALID_STATUS_LIST, "this is not a status list token") from None
+    subject = payload.get("sub")
+    if not isinstance(subject, str):
+        raise MalformedError(Reason.INVALID_STATUS_LIST, "the status list token names no list (sub)")
+    return subject
 
 
 def check_status(reference: StatusReference, lists: Mapping[str, StatusListToken], *, now: int, max_age: int) -> None:

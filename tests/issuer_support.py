@@ -148,10 +148,12 @@ def free_port() -> int:
 
 
 @contextmanager
-def issuer_process(data: Path, database_url: str | None, port: int, log: Path) -> Iterator[Any]:
+def issuer_process(
+    data: Path, database_url: str | None, port: int, log: Path, *, issuer_url: str = ISSUER_URL
+) -> Iterator[Any]:
     """``cityid issuer serve`` as a real process on ``port``, logging to ``log``."""
     command = [sys.executable, "-m", "cityid", "issuer", "serve", "--port", str(port), "--data", str(data),
-               "--issuer-url", ISSUER_URL]  # fmt: skip
+               "--issuer-url", issuer_url]  # fmt: skip
     if database_url:
         command += ["--database-url", database_url]
     env = {**os.environ, "CITYID_ISSUER_PASSPHRASE": PASSPHRASE, "CITYID_STATUS_LIST_SIZE": str(2**16)}

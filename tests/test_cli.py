@@ -21,7 +21,7 @@ from cityid.qrimage import make_qr, to_png
 from credential import encode_qr_text
 
 KEYS = make_keys()
-RESULT_FIELDS = {"valid", "reason", "message", "claims", "issuer", "vct"}
+RESULT_FIELDS = {"valid", "reason", "message", "claims", "issuer", "vct", "status"}
 
 
 def _fresh_proof(keys: Keys = KEYS) -> str:
@@ -126,6 +126,7 @@ def test_a_proof_for_another_request_is_invalid(desk: dict[str, Any], extra: lis
         "claims": {},
         "issuer": None,
         "vct": None,
+        "status": None,
     }
 
 

@@ -26,11 +26,16 @@ from cityid.qrimage import make_qr, to_png, to_terminal
 from credential import (
     CREDENTIAL_TYPES,
     CredentialError,
+    KeySet,
+    StatusListToken,
     VerifiedPresentation,
     VerifyOptions,
+    check_status,
     encode_request_text,
     new_request,
+    status_list_subject,
     verify_presentation,
+    verify_status_list_token,
 )
 from policies import check_request, verify_registry
 
@@ -59,7 +64,18 @@ def _result(valid: bool, reason: str, message: str, verified: VerifiedPresentati
         "claims": verified.claims if verified else {},
         "issuer": verified.issuer if verified else None,
         "vct": verified.vct if verified else None,
+        "status": None,
     }
+
+
+def _status_lists(paths: list[Path], keys: KeySet, now: int) -> dict[str, StatusListToken]:
+    """Status list tokens from files, each verified with the issuer's keys, by their URI."""
+    lists: dict[str, StatusListToken] = {}
+    for path in paths:
+        token = read_bounded_text(path, what="a status list")
+        uri = status_list_subject(token)
+        lists[uri] = verify_status_list_token(token, keys, uri=uri, now=now)
+    return lists
 
 
 def _show(result: dict[str, Any], verified: VerifiedPresentation | None) -> None:
@@ -77,6 +93,10 @@ def _show(result: dict[str, Any], verified: VerifiedPresentation | None) -> None
         table.add_row("Shared" if index == 0 else "", Text.assemble((printable(name), "bold"), ": ", printable(value)))
     if not verified.claims:
         table.add_row("Shared", "nothing beyond the credential type")
+    status = {"valid": "not revoked (status list checked)", "unchecked": "not checked (no status list given)",
+              "none": "the credential cannot be revoked"}.get(result.get("status", ""), "")  # fmt: skip
+    if status:
+        table.add_row("Status", status)
     table.add_row(
         "Bound to",
         "the holder's device, for this desk's request" if verified.key_bound else "nobody (not device-bound)",
@@ -113,8 +133,22 @@ def verify(
     max_age: Annotated[
         int, typer.Option(min=0, help="Seconds the proof's key binding may be old: the request's lifetime.")
     ] = DEFAULT_MAX_AGE,
+    status_lists: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--status",
+            metavar="FILE",
+            help="A status list the desk fetched earlier (statuslist+jwt from the issuer's /status/N); repeat for "
+            "several. The proof's revocation status is then checked against it, offline.",
+            show_default=False,
+        ),
+    ] = None,
+    max_status_age: Annotated[
+        int, typer.Option(min=0, help="Seconds a status list may be old (from its iat) before it counts as stale.")
+    ] = 86_400,
     as_json: Annotated[
-        bool, typer.Option("--json", help="Print one JSON object: valid, reason, message, claims, issuer, vct.")
+        bool,
+        typer.Option("--json", help="Print one JSON object: valid, reason, message, claims, issuer, vct, status."),
     ] = False,
 ) -> None:
     """Check a proof offline and show only what it discloses.
@@ -128,15 +162,24 @@ def verify(
                 "usage_error", "a proof is checked against this desk's request: pass --nonce and --audience"
             )
         keys = load_key_set(issuer_jwks)
+        now = int(time.time())
+        lists = _status_lists(status_lists or [], keys, now)
         verified = verify_presentation(
             load_proof(proof),
             issuer_keys=keys,
             audience=audience,
             nonce=nonce,
-            now=int(time.time()),
+            now=now,
             options=VerifyOptions(max_kb_age=max_age),
         )
+        status = "unchecked"
+        if lists and verified.status is not None:
+            check_status(verified.status, lists, now=now, max_age=max_status_age)
+            status = "valid"
+        elif lists:
+            status = "none"  # the credential has no status reference: nothing can revoke it
         result, code = _result(True, "ok", "The proof is valid.", verified), EXIT_VALID
+        result["status"] = status
     except InputError as exc:
         result, code = _result(False, exc.reason, exc.message), EXIT_UNREADABLE
     except CredentialError as exc:
