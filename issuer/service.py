@@ -28,7 +28,6 @@ from sqlalchemy.orm import Session
 
 from cityid.sealing import SealError, check_password, hash_password, lookup_hash, open_with_code, seal_with_code
 from credential import (
-    CREDENTIAL_TYPES,
     IDENTITY,
     RESIDENCY,
     CredentialError,
@@ -263,6 +262,3 @@ def purge_expired(session: Session, *, now: int) -> None:
     session.execute(delete(Offer).where(Offer.expires_at <= now))
     session.execute(delete(Grant).where(Grant.expires_at <= now))
 
-
-def type_names() -> list[str]:
-    return [kind.name for kind in CREDENTIAL_TYPES.values()]
