@@ -120,6 +120,14 @@ def read_bounded_text(path: Path, *, what: str) -> str:
     return data.decode("utf-8", errors="replace").strip()
 
 
+def load_json(path: Path, *, what: str) -> Any:
+    """A JSON document of at most 1 MB."""
+    try:
+        return json.loads(read_bounded_text(path, what=what))
+    except (ValueError, RecursionError):
+        raise InputError("unreadable_input", f"{what} in {path} is not JSON") from None
+
+
 def load_key_set(path: Path) -> KeySet:
     """Trusted issuer keys from a JWKS file or SD-JWT VC issuer metadata."""
     try:

@@ -5,6 +5,7 @@ Recipes:
 * **issue** - :func:`issue_credential` (a cityid type) or :func:`issue_sd_jwt` (any claims)
 * **present** - :func:`parse_issued`, then :func:`present` with the claims to disclose
 * **verify** - :func:`verify_presentation` against a :class:`KeySet`
+* **paper** - :func:`present_on_paper`: chosen disclosures, no key binding
 * **carry in a QR code** - :func:`encode_qr_text` / :func:`decode_qr_text`
 * **ask for a proof** - :func:`new_request`, then :func:`encode_request_text` /
   :func:`decode_request_text` for the desk's request QR code
@@ -30,10 +31,11 @@ from ._issue import VC_TYP, StatusReference, day_start, issue_credential, issue_
 from ._jws import sign_jwt, verify_jwt, verify_jwt_with_header_key
 from ._keys import SUPPORTED_ALGORITHMS, Algorithm, InvalidKeyError, KeySet, SigningKey, VerifyingKey, jwk_thumbprint
 from ._limits import DEFAULT_LIMITS, Limits
-from ._present import KB_TYP, HeldCredential, parse_issued, present
+from ._present import KB_TYP, HeldCredential, parse_issued, present, present_on_paper
 from ._qrtext import QR_PREFIX, decode_qr_text, encode_qr_text, is_qr_text
 from ._request import (
     CLAIM_CODES_V1,
+    OFFLINE_AUDIENCE_PREFIX,
     REQUEST_MAX_CHARS,
     REQUEST_PREFIX,
     DeskRequest,
@@ -41,6 +43,7 @@ from ._request import (
     encode_request_text,
     is_request_text,
     new_request,
+    offline_audience,
 )
 from ._sdjwt import ClaimPath
 from ._status import (
@@ -74,6 +77,7 @@ __all__ = [
     "DEFAULT_OPTIONS",
     "IDENTITY",
     "KB_TYP",
+    "OFFLINE_AUDIENCE_PREFIX",
     "QR_PREFIX",
     "REQUEST_MAX_CHARS",
     "REQUEST_PREFIX",
@@ -120,9 +124,11 @@ __all__ = [
     "issue_sd_jwt",
     "jwk_thumbprint",
     "new_request",
+    "offline_audience",
     "parse_issued",
     "parse_status_list",
     "present",
+    "present_on_paper",
     "residency_claims",
     "set_status",
     "sign_jwt",

@@ -111,3 +111,15 @@ def present(
     kb_payload = {"iat": now, "aud": audience, "nonce": nonce, "sd_hash": sd_hash(held.jwt, chosen)}
     key_binding = sign_jwt({"alg": holder_key.alg, "typ": KB_TYP}, kb_payload, holder_key)
     return "~".join((held.jwt, *chosen, key_binding))
+
+
+def present_on_paper(
+    credential: HeldCredential | str, *, disclose: Iterable[str | ClaimPath], limits: Limits = DEFAULT_LIMITS
+) -> str:
+    """``<jwt>~<chosen disclosures>~`` with no key binding: a proof for paper.
+
+    Anyone holding the paper can show it, so a desk accepts it only under a policy that
+    ``accepts_paper``, verifying with ``unsafe_skip_key_binding`` and saying it is not bound.
+    """
+    held = parse_issued(credential, limits=limits) if isinstance(credential, str) else credential
+    return "~".join((held.jwt, *held.select(disclose), ""))

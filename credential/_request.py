@@ -201,3 +201,14 @@ def _text(data: bytes, what: str) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         raise MalformedError(Reason.BAD_ENCODING, f"{what} in the desk request is not UTF-8") from None
+
+
+OFFLINE_AUDIENCE_PREFIX = "cityid:offline:"
+
+
+def offline_audience(policy: str) -> str:
+    """The key-binding ``aud`` of an offline proof (``cityid wallet show``): bound to the
+    policy, because there is no desk request to bind to. Its freshness is its ``iat``."""
+    if not POLICY_ID.fullmatch(policy):
+        raise _invalid("the policy id must be 3 to 40 characters of a-z, 0-9 and '-'")
+    return OFFLINE_AUDIENCE_PREFIX + policy

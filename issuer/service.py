@@ -261,4 +261,3 @@ def purge_expired(session: Session, *, now: int) -> None:
     """Delete offers and grants whose time is up: their sealed claims go with them."""
     session.execute(delete(Offer).where(Offer.expires_at <= now))
     session.execute(delete(Grant).where(Grant.expires_at <= now))
-

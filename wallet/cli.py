@@ -1,9 +1,11 @@
 """``cityid wallet``: the resident's wallet.
 
-``receive`` redeems a clerk's offer and keeps the batch in the encrypted store; ``present``
-answers a desk's request after checking it against the signed policy registry and asking
-the resident. History views, backups, languages and the paper fallback arrive with the full
-wallet.
+``receive`` redeems a clerk's offer; ``present`` answers a desk's request after checking it
+against the signed policy registry and asking the resident; ``show`` makes an offline proof
+for a policy when the desk cannot show a request; ``print`` makes the paper fallback;
+``history``, ``export`` and ``import`` look after the store. Everything the resident reads is
+in their language (``--lang`` or the locale). The work happens in the modules next to this
+one, imported when a command runs.
 """
 
 from __future__ import annotations
@@ -11,17 +13,23 @@ from __future__ import annotations
 import getpass
 import json
 import os
+import secrets
 import sys
 import time
-from collections import Counter
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.table import Table
 from rich.text import Text
 
 from cityid.console import console, errors, printable
-from cityid.keyfile import private_jwk
+from cityid.i18n import LANGUAGES, Translate, choose_language, translator
+
+if TYPE_CHECKING:
+    from policies import Policy, Registry
+
+    from .store import Wallet
 
 app = typer.Typer(help="The resident's wallet: credentials, consent and proofs.", no_args_is_help=True)
 
@@ -30,24 +38,150 @@ WalletOption = Annotated[
     typer.Option("--wallet", metavar="FILE", show_default=False,
                  help="The wallet file (default: $CITYID_WALLET or ~/.local/share/cityid/wallet.cidw)."),
 ]  # fmt: skip
+LangOption = Annotated[
+    str | None,
+    typer.Option("--lang", metavar="LANG", show_default=False,
+                 help=f"Language: {', '.join(LANGUAGES)} (default: from the locale)."),
+]  # fmt: skip
+RegistryOption = Annotated[
+    Path | None,
+    typer.Option("--registry", metavar="FILE", show_default=False,
+                 help="A newer signed policy registry to accept (kept in the wallet; older ones are refused)."),
+]  # fmt: skip
+BoardOption = Annotated[
+    Path | None,
+    typer.Option("--board-jwks", metavar="FILE", show_default=False,
+                 help="The policy board's public key, pinned the first time it is given."),
+]  # fmt: skip
+PngOption = Annotated[Path | None, typer.Option(metavar="FILE", help="Also write the proof's QR code as PNG.")]
+SvgOption = Annotated[Path | None, typer.Option(metavar="FILE", help="Also write the proof's QR code as SVG.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object (the consent screen goes to stderr).")]
+YesOption = Annotated[bool, typer.Option("--yes", help="Agree without asking (for scripts and the demo).")]
 
 
-def _passphrase(*, new: bool) -> str:
-    value = os.environ.get("CITYID_WALLET_PASSPHRASE")
+OFFLINE_LIFETIME = 120
+"""Seconds an offline proof (``show``) is meant to be fresh for."""
+
+
+class _Refused(Exception):
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason, self.message = reason, message
+
+
+def _wallet_path(wallet: Path | None) -> Path:
+    from .store import default_path  # noqa: PLC0415
+
+    return wallet or Path(os.environ.get("CITYID_WALLET") or default_path())
+
+
+def _passphrase(*, new: bool, variable: str = "CITYID_WALLET_PASSPHRASE", prompt: str = "Wallet passphrase: ") -> str:
+    value = os.environ.get(variable)
     if value is None:
         if not sys.stdin.isatty():
-            raise typer.Exit(_error("usage_error", "set CITYID_WALLET_PASSPHRASE or run in a terminal"))
-        value = getpass.getpass("Wallet passphrase: ")
+            raise _Refused("usage_error", f"set {variable} or run in a terminal")
+        value = getpass.getpass(prompt)
         if new and getpass.getpass("Again: ") != value:
-            raise typer.Exit(_error("usage_error", "the passphrases differ"))
+            raise _Refused("usage_error", "the passphrases differ")
     if len(value) < 8:
-        raise typer.Exit(_error("usage_error", "a wallet passphrase needs at least 8 characters"))
+        raise _Refused("usage_error", "a wallet passphrase needs at least 8 characters")
     return value
 
 
-def _error(reason: str, message: str) -> int:
-    errors.print(Text.assemble(("error", "bold red"), f" [{reason}] ", printable(message)))
-    return 1
+def _fail(_: Translate, reason: str, message: str) -> typer.Exit:
+    from .words import refusal  # noqa: PLC0415
+
+    errors.print(Text.assemble((_("Refused"), "bold red"), f" [{reason}] ", printable(refusal(_, reason) or message)))
+    return typer.Exit(2 if reason in {"usage_error", "unreadable_input", "too_large", "unwritable_output"} else 1)
+
+
+def _run(language: str, action: Any) -> None:
+    """Run ``action``, turning every refusal into a translated message and an exit code."""
+    from cityid.inputs import InputError  # noqa: PLC0415
+    from credential import CredentialError  # noqa: PLC0415
+
+    from .store import WalletError  # noqa: PLC0415
+
+    _ = translator(language)
+    try:
+        action(_)
+    except (_Refused, InputError, WalletError) as exc:
+        raise _fail(_, exc.reason, exc.message) from None
+    except CredentialError as exc:
+        raise _fail(_, exc.reason.value, exc.message) from None
+    except OSError as exc:
+        raise _fail(_, "unwritable_output", f"cannot write: {exc.strerror}") from None
+
+
+def _registry(store: Wallet, registry: Path | None, board_jwks: Path | None, now: int) -> Registry:
+    from cityid.inputs import load_json, read_bounded_text  # noqa: PLC0415
+
+    from .trust import current_registry, update_trust  # noqa: PLC0415
+
+    if registry is not None or board_jwks is not None:
+        if registry is None or board_jwks is None:
+            raise _Refused("usage_error", "pass --registry and --board-jwks together")
+        token = read_bounded_text(registry, what="the policy registry")
+        return update_trust(store, token, load_json(board_jwks, what="the policy board key"), now=now)
+    return current_registry(store, now=now)
+
+
+def _consent(_: Translate, language: str, policy: Policy, claims: tuple[str, ...], audience: str, screen: Any) -> None:
+    """The consent screen: who asks, why, what they may keep, what is shared and what is not."""
+    from credential import CREDENTIAL_TYPES  # noqa: PLC0415
+
+    from .words import claim_label, retention  # noqa: PLC0415
+
+    every_claim = dict.fromkeys(name for kind in CREDENTIAL_TYPES.values() for name in kind.claims)
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row(_("Who is asking"), printable(policy.verifier))
+    table.add_row(_("Desk"), printable(audience))
+    table.add_row(_("Why"), printable(policy.purpose_in(language)))
+    table.add_row(_("What they may keep"), retention(_, policy))
+    table.add_row(_("They will see"), "\n".join(f"✔ {claim_label(_, name)}" for name in claims))
+    hidden = [name for name in every_claim if name not in claims]
+    table.add_row(_("They will not see"), "\n".join(f"✘ {claim_label(_, name)}" for name in hidden))
+    screen.print(Text(_("A desk is asking for a proof"), style="bold"))
+    screen.print(Text(printable(policy.title_in(language)), style="bold cyan"))
+    screen.print(table)
+
+
+def _agree(_: Translate, yes: bool) -> None:
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise _Refused("usage_error", "no terminal to ask in: pass --yes to agree in a script")
+    if not typer.confirm(_("Share these with this desk?"), default=False):
+        console.print(_("Nothing was shared."))
+        raise typer.Exit(1)
+
+
+def _output(
+    _: Translate, qr_text: str, *, png: Path | None, svg: Path | None, as_json: bool, extra: dict[str, Any]
+) -> None:
+    from cityid.files import write_atomic  # noqa: PLC0415
+    from cityid.qrimage import make_qr, to_png, to_svg, to_terminal  # noqa: PLC0415
+
+    symbol = make_qr(qr_text)
+    if png is not None:
+        write_atomic(png, to_png(symbol))
+    if svg is not None:
+        write_atomic(svg, to_svg(symbol, title="cityid proof"))
+    if as_json:
+        sys.stdout.write(json.dumps({"proof": qr_text, **extra}) + "\n")
+        return
+    console.print(to_terminal(symbol), markup=False, highlight=False)
+    console.print(_("Show this code to the desk."))
+
+
+def _low_batch(_: Translate, remaining: int, type_name: str) -> None:
+    from .present import LOW_BATCH  # noqa: PLC0415
+
+    if remaining <= LOW_BATCH:
+        message = _("Only {count} unused credentials left: ask a city clerk for a new batch.", count=remaining)
+        errors.print(Text(f"{message} ({type_name})", style="yellow"))
 
 
 @app.command("receive")
@@ -56,16 +190,20 @@ def receive(
     pin: Annotated[str, typer.Option(help="The PIN the clerk told you.")],
     count: Annotated[int, typer.Option(min=1, max=20, help="Credentials of each type: one per future proof.")] = 10,
     wallet: WalletOption = None,
+    lang: LangOption = None,
 ) -> None:
     """Receive your credentials: redeem the clerk's offer and keep the batch, encrypted, on this device."""
-    import httpx  # noqa: PLC0415 - the HTTP client loads only when the wallet goes online
 
-    from .receive import parse_offer  # noqa: PLC0415
-    from .receive import receive as fetch  # noqa: PLC0415
-    from .store import WalletError, default_path, load, save  # noqa: PLC0415
+    def action(_: Translate) -> None:
+        import httpx  # noqa: PLC0415 - the HTTP client loads only when the wallet goes online
 
-    path = wallet or Path(os.environ.get("CITYID_WALLET") or default_path())
-    try:
+        from cityid.keyfile import private_jwk  # noqa: PLC0415
+
+        from .receive import parse_offer  # noqa: PLC0415
+        from .receive import receive as fetch  # noqa: PLC0415
+        from .store import load, save  # noqa: PLC0415
+
+        path = _wallet_path(wallet)
         parsed = parse_offer(offer)
         passphrase = _passphrase(new=not path.exists())
         store = load(path, passphrase)
@@ -73,22 +211,17 @@ def receive(
             received = fetch(parsed, pin.strip(), count=count, client=client)
         now = int(time.time())
         for item in received:
-            store.credentials.append(
-                {
-                    "type": item.configuration,
-                    "issuer": parsed.issuer,
-                    "credential": item.credential,
-                    "device_key": private_jwk(item.device_key),
-                    "used": False,
-                    "received_at": now,
-                }
-            )
+            store.credentials.append({"type": item.configuration, "issuer": parsed.issuer,
+                                      "credential": item.credential, "device_key": private_jwk(item.device_key),
+                                      "used": False, "received_at": now})  # fmt: skip
         save(path, passphrase, store)
-    except WalletError as exc:
-        raise typer.Exit(_error(exc.reason, exc.message)) from None
-    counts = Counter(item.configuration for item in received)
-    summary = ", ".join(f"{number} {name}" for name, number in counts.items())
-    console.print(f"Received {summary} credentials from {parsed.issuer}; kept encrypted in {path}.")
+        counts: dict[str, int] = {}
+        for item in received:
+            counts[item.configuration] = counts.get(item.configuration, 0) + 1
+        summary = ", ".join(f"{number} {name}" for name, number in counts.items())
+        console.print(f"Received {summary} credentials from {parsed.issuer}; kept encrypted in {path}.")
+
+    _run(choose_language(lang), action)
 
 
 @app.command("present")
@@ -96,61 +229,247 @@ def present_command(
     request: Annotated[
         str, typer.Argument(help="The desk's request: its QR text (CIDR1:...), a file or photo of it, or - for stdin.")
     ],
-    registry: Annotated[Path, typer.Option("--registry", metavar="FILE", help="The signed policy registry.")],
-    board_jwks: Annotated[
-        Path, typer.Option("--board-jwks", metavar="FILE", help="The policy board's public key (JWKS).")
-    ],
-    yes: Annotated[bool, typer.Option("--yes", help="Agree without asking (scripts and the demo).")] = False,
-    png: Annotated[Path | None, typer.Option(metavar="FILE", help="Also write the proof's QR code as PNG.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object with the proof.")] = False,
+    registry: RegistryOption = None,
+    board_jwks: BoardOption = None,
+    yes: YesOption = False,
+    png: PngOption = None,
+    svg: SvgOption = None,
+    as_json: JsonOption = False,
     wallet: WalletOption = None,
+    lang: LangOption = None,
 ) -> None:
-    """Answer a desk's request: check it against its policy, ask you, then show only those claims."""
-    from cityid.files import write_atomic  # noqa: PLC0415 - kept with the other lazy imports below
-    from cityid.inputs import InputError, load_key_set, read_bounded_text, read_text_or_qr  # noqa: PLC0415
-    from cityid.qrimage import make_qr, to_png, to_terminal  # noqa: PLC0415
-    from credential import REQUEST_PREFIX, CredentialError, decode_request_text  # noqa: PLC0415
-    from policies import check_request, verify_registry  # noqa: PLC0415
+    """Answer a desk's request: check it against its approved policy, ask you, then share only that.
 
-    from .present import LOW_BATCH, answer  # noqa: PLC0415
-    from .store import WalletError, default_path, load, save  # noqa: PLC0415
+    A request that asks for more than its policy allows, names an unknown or expired policy,
+    or comes with a tampered registry is refused before anything is asked or shared.
+    """
+    language = choose_language(lang)
 
-    path = wallet or Path(os.environ.get("CITYID_WALLET") or default_path())
-    now = int(time.time())
-    try:
-        desk_request = decode_request_text(read_text_or_qr(request, what="desk request", prefix=REQUEST_PREFIX).strip())
-        approved = verify_registry(read_bounded_text(registry, what="the policy registry"), load_key_set(board_jwks),
-                                   now=now)  # fmt: skip
-        policy = check_request(desk_request, approved, now=now)
-    except (InputError, CredentialError) as exc:
-        reason = exc.reason if isinstance(exc, InputError) else exc.reason.value
-        raise typer.Exit(_error(reason, f"this request is refused: {exc.message}")) from None
-    screen = errors if as_json else console  # with --json, stdout carries only the JSON
-    screen.print(Text.assemble(("Who is asking: ", "bold"), printable(policy.verifier), f" ({desk_request.audience})"))
-    screen.print(Text.assemble(("Why: ", "bold"), printable(policy.purpose_in("en"))))
-    screen.print(Text.assemble(("What they may keep: ", "bold"), printable(policy.retention.describe())))
-    screen.print(Text.assemble(("Shared: ", "bold"), ", ".join(desk_request.claims)))
-    if not yes and not typer.confirm("Share these with this desk?", default=False):
-        console.print("Nothing was shared.")
-        raise typer.Exit(1)
-    try:
+    def action(_: Translate) -> None:
+        from cityid.inputs import read_text_or_qr  # noqa: PLC0415
+        from credential import REQUEST_PREFIX, decode_request_text  # noqa: PLC0415
+        from policies import check_request  # noqa: PLC0415
+
+        from .present import answer  # noqa: PLC0415
+        from .store import load, save  # noqa: PLC0415
+
+        now = int(time.time())
+        path = _wallet_path(wallet)
         passphrase = _passphrase(new=False)
         store = load(path, passphrase)
+        text = read_text_or_qr(request, what="desk request", prefix=REQUEST_PREFIX)
+        desk_request = decode_request_text(text.lstrip().rstrip("\r\n"))
+        policy = check_request(desk_request, _registry(store, registry, board_jwks, now), now=now)
+        save(path, passphrase, store)  # a newer registry is kept even if the resident says no
+        _consent(_, language, policy, desk_request.claims, desk_request.audience, errors if as_json else console)
+        _agree(_, yes)
         proof = answer(store, desk_request, now=now, policy_id=policy.id)
         save(path, passphrase, store)  # before showing: a credential is never shown twice
-    except WalletError as exc:
-        raise typer.Exit(_error(exc.reason, exc.message)) from None
-    symbol = make_qr(proof.qr_text)
-    if png is not None:
-        write_atomic(png, to_png(symbol))
-    if as_json:
-        result = {"proof": proof.qr_text, "policy": policy.id, "claims": list(desk_request.claims),
-                  "credential_type": proof.credential_type, "remaining": proof.remaining}  # fmt: skip
-        sys.stdout.write(json.dumps(result) + "\n")
-    else:
-        console.print(to_terminal(symbol), markup=False, highlight=False)
-        console.print(proof.qr_text, markup=False, highlight=False, soft_wrap=True)
-    if proof.remaining <= LOW_BATCH:
-        errors.print(
-            f"Only {proof.remaining} unused {proof.credential_type} credentials left: ask a clerk for a new batch."
+        _output(_, proof.qr_text, png=png, svg=svg, as_json=as_json,
+                extra={"policy": policy.id, "claims": list(desk_request.claims),
+                       "credential_type": proof.credential_type, "remaining": proof.remaining})  # fmt: skip
+        _low_batch(_, proof.remaining, proof.credential_type)
+
+    _run(language, action)
+
+
+@app.command("show")
+def show(
+    policy: Annotated[str, typer.Option("--policy", metavar="ID", help="The policy of the desk in front of you.")],
+    registry: RegistryOption = None,
+    board_jwks: BoardOption = None,
+    yes: YesOption = False,
+    png: PngOption = None,
+    svg: SvgOption = None,
+    as_json: JsonOption = False,
+    wallet: WalletOption = None,
+    lang: LangOption = None,
+) -> None:
+    """A proof for a desk that cannot show a request: bound to the policy and to this minute.
+
+    The desk checks that it is fresh (a couple of minutes) and for its own policy; it shares
+    exactly the policy's claims.
+    """
+    language = choose_language(lang)
+
+    def action(_: Translate) -> None:
+        from credential import new_request, offline_audience  # noqa: PLC0415
+        from policies import check_request  # noqa: PLC0415
+
+        from .present import answer  # noqa: PLC0415
+        from .store import load, save  # noqa: PLC0415
+
+        now = int(time.time())
+        path = _wallet_path(wallet)
+        passphrase = _passphrase(new=False)
+        store = load(path, passphrase)
+        approved_registry = _registry(store, registry, board_jwks, now)
+        known = approved_registry.policies.get(policy)
+        if known is None:
+            raise _Refused("unknown_policy", f"policy {policy!r} is not in the approved registry")
+        audience = offline_audience(known.id)
+        request = new_request(policy=known.id, claims=known.claim_names, audience=audience, now=now,
+                              lifetime=OFFLINE_LIFETIME, random_bytes=secrets.token_bytes(16))  # fmt: skip
+        approved = check_request(request, approved_registry, now=now)  # expired policies are refused here
+        _consent(_, language, approved, approved.claim_names, audience, errors if as_json else console)
+        _agree(_, yes)
+        proof = answer(store, request, now=now, policy_id=approved.id)
+        save(path, passphrase, store)
+        _output(_, proof.qr_text, png=png, svg=svg, as_json=as_json,
+                extra={"policy": approved.id, "claims": list(approved.claim_names), "audience": audience,
+                       "nonce": request.nonce, "remaining": proof.remaining})  # fmt: skip
+        _low_batch(_, proof.remaining, proof.credential_type)
+
+    _run(language, action)
+
+
+@app.command("print")
+def print_command(
+    policy: Annotated[str, typer.Option("--policy", metavar="ID", help="A policy that accepts paper proofs.")],
+    out: Annotated[Path, typer.Option("--out", "-o", metavar="FILE", help="The page: FILE.pdf or FILE.png.")],
+    registry: RegistryOption = None,
+    board_jwks: BoardOption = None,
+    wallet: WalletOption = None,
+    lang: LangOption = None,
+) -> None:
+    """The paper fallback: a printable page with a QR proof and, in plain words, what it proves.
+
+    Only for policies that accept paper. The paper is not tied to a phone, so anyone holding it
+    can show it; desks say so when they check it.
+    """
+    language = choose_language(lang)
+
+    def action(_: Translate) -> None:
+        from cityid.files import write_atomic  # noqa: PLC0415
+        from credential import encode_qr_text, parse_issued, present_on_paper  # noqa: PLC0415
+
+        from .paper import PaperPage, render, to_bytes  # noqa: PLC0415
+        from .present import covering_types  # noqa: PLC0415
+        from .store import load, save  # noqa: PLC0415
+        from .words import claim_fact  # noqa: PLC0415
+
+        now = int(time.time())
+        path = _wallet_path(wallet)
+        passphrase = _passphrase(new=False)
+        store = load(path, passphrase)
+        approved = _registry(store, registry, board_jwks, now).policies.get(policy)
+        if approved is None:
+            raise _Refused("unknown_policy", f"policy {policy!r} is not in the approved registry")
+        if not approved.accepts_paper:
+            raise _Refused("not_paper", f"policy {policy!r} does not accept paper proofs")
+        entry = next((e for t in covering_types(approved.claim_names) for e in store.credentials
+                      if e["type"] == t and not e["used"]), None)  # fmt: skip
+        if entry is None:
+            raise _Refused("no_credential", "no unused credential can answer this policy")
+        held = parse_issued(entry["credential"])
+        qr_text = encode_qr_text(present_on_paper(held, disclose=approved.claim_names))
+        until = time.strftime("%Y-%m-%d", time.gmtime(held.payload["exp"]))
+        page = PaperPage(
+            language=language,
+            title=_("City ID proof on paper"),
+            policy_title=_("For: {title}", title=approved.title_in(language)),
+            facts=tuple(claim_fact(_, name, held.claims[name]) for name in approved.claim_names),
+            warning=_("This paper is not tied to a phone: anyone holding it can show it. Keep it safe."),
+            footer=_(
+                "Printed {printed}. Valid until {until}.",
+                printed=time.strftime("%Y-%m-%d", time.gmtime(now)),
+                until=until,
+            ),
+            qr_text=qr_text,
         )
+        entry["used"] = True
+        store.history.append({"at": now, "policy": approved.id, "audience": "paper",
+                              "claims": list(approved.claim_names), "credential_type": entry["type"]})  # fmt: skip
+        save(path, passphrase, store)
+        write_atomic(out, to_bytes(render(page), "pdf" if out.suffix.lower() == ".pdf" else "png"))
+        console.print(f"{out}")
+
+    _run(language, action)
+
+
+@app.command("history")
+def history(
+    clear: Annotated[bool, typer.Option("--clear", help="Forget the history (credentials are kept).")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    wallet: WalletOption = None,
+    lang: LangOption = None,
+) -> None:
+    """What you shared, with which desk and policy, and when. Kept only on this device, encrypted."""
+
+    def action(_: Translate) -> None:
+        from .store import load, save  # noqa: PLC0415
+        from .words import claim_label  # noqa: PLC0415
+
+        path = _wallet_path(wallet)
+        passphrase = _passphrase(new=False)
+        store = load(path, passphrase)
+        if clear:
+            store.history.clear()
+            save(path, passphrase, store)
+            console.print(_("History cleared."))
+            return
+        if as_json:
+            sys.stdout.write(json.dumps(store.history) + "\n")
+            return
+        if not store.history:
+            console.print(_("No history on this device."))
+        for item in store.history:
+            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(item["at"]))
+            shared = ", ".join(claim_label(_, name) for name in item["claims"])
+            console.print(
+                Text.assemble(
+                    (when, "dim"), "  ", printable(item["policy"]), f" ({printable(item['audience'])}): ", shared
+                )
+            )
+
+    _run(choose_language(lang), action)
+
+
+@app.command("export")
+def export(
+    out: Annotated[Path, typer.Option("--out", "-o", metavar="FILE", help="Where to write the encrypted backup.")],
+    wallet: WalletOption = None,
+    lang: LangOption = None,
+) -> None:
+    """An encrypted backup of the whole wallet, under a backup passphrase of its own
+    ($CITYID_WALLET_BACKUP_PASSPHRASE, or asked)."""
+
+    def action(_: Translate) -> None:
+        from .store import load, save  # noqa: PLC0415
+
+        store = load(_wallet_path(wallet), _passphrase(new=False))
+        backup = _passphrase(new=True, variable="CITYID_WALLET_BACKUP_PASSPHRASE", prompt="Backup passphrase: ")
+        save(out, backup, store)
+        console.print(f"{out}")
+
+    _run(choose_language(lang), action)
+
+
+@app.command("import")
+def import_command(
+    backup: Annotated[Path, typer.Argument(help="A backup made by `cityid wallet export`.")],
+    wallet: WalletOption = None,
+    lang: LangOption = None,
+) -> None:
+    """Restore a backup into this device's wallet (credentials already there are kept)."""
+
+    def action(_: Translate) -> None:
+        from .store import load, save  # noqa: PLC0415
+
+        if not backup.is_file():
+            raise _Refused("unreadable_input", f"{backup} is not a file")
+        restored = load(backup, _passphrase(new=False, variable="CITYID_WALLET_BACKUP_PASSPHRASE",
+                                            prompt="Backup passphrase: "))  # fmt: skip
+        path = _wallet_path(wallet)
+        passphrase = _passphrase(new=not path.exists())
+        store = load(path, passphrase)
+        known = {entry["credential"] for entry in store.credentials}
+        added = [entry for entry in restored.credentials if entry["credential"] not in known]
+        store.credentials.extend(added)
+        store.history.extend(restored.history)
+        if not store.trust:
+            store.trust = restored.trust
+        save(path, passphrase, store)
+        console.print(f"{len(added)} credentials restored into {path}.")
+
+    _run(choose_language(lang), action)

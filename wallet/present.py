@@ -25,7 +25,7 @@ class Proof:
     """Unused credentials of that type left after this one."""
 
 
-def _covering_types(claims: tuple[str, ...]) -> list[str]:
+def covering_types(claims: tuple[str, ...]) -> list[str]:
     """Credential types carrying every requested claim, fewest claims first (least revealing)."""
     fitting = [kind for kind in CREDENTIAL_TYPES.values() if set(claims) <= set(kind.claims)]
     return [kind.name for kind in sorted(fitting, key=lambda kind: len(kind.claims))]
@@ -37,7 +37,7 @@ def answer(wallet: Wallet, request: DeskRequest, *, now: int, policy_id: str) ->
     The caller saves the wallet *before* showing the proof, so a crash never lets a
     credential be shown twice.
     """
-    for type_name in _covering_types(request.claims):
+    for type_name in covering_types(request.claims):
         unused = [entry for entry in wallet.credentials if entry["type"] == type_name and not entry["used"]]
         if not unused:
             continue

@@ -37,9 +37,14 @@ class Wallet:
 
     credentials: list[dict[str, Any]] = field(default_factory=list)
     history: list[dict[str, Any]] = field(default_factory=list)
+    trust: dict[str, Any] = field(default_factory=dict)
+    """The policy board's pinned key (``board_jwks``), its newest registry and version."""
 
     def to_json(self) -> dict[str, Any]:
-        return {"version": 1, "credentials": self.credentials, "history": self.history}
+        return {"version": 1, "credentials": self.credentials, "history": self.history, "trust": self.trust}
+
+    def unused(self, type_name: str) -> int:
+        return sum(1 for entry in self.credentials if entry["type"] == type_name and not entry["used"])
 
 
 def load(path: Path, passphrase: str) -> Wallet:
@@ -56,7 +61,9 @@ def load(path: Path, passphrase: str) -> Wallet:
         document = json.loads(open_with_passphrase(sealed, passphrase, PURPOSE))
     except SealError:
         raise WalletError("wrong_passphrase", "wrong passphrase, or the wallet file is damaged") from None
-    return Wallet(list(document.get("credentials", [])), list(document.get("history", [])))
+    return Wallet(
+        list(document.get("credentials", [])), list(document.get("history", [])), dict(document.get("trust", {}))
+    )
 
 
 def save(path: Path, passphrase: str, wallet: Wallet) -> None:

@@ -1,0 +1,70 @@
+"""What the wallet says, in the resident's language: consent screens, errors, the paper page.
+
+Every string here goes through ``_`` and has a translation in each catalog under
+``cityid/locale/`` (tests/test_i18n.py fails otherwise).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cityid.i18n import Translate
+from policies import Policy
+
+
+def claim_label(_: Translate, name: str) -> str:
+    """What a claim is, before any value: for the consent screen's shared / not shared lists."""
+    labels = {
+        "resident_of": _("Where you live (the city only)"),
+        "age_over_18": _("Whether you are 18 or older"),
+        "age_over_21": _("Whether you are 21 or older"),
+        "age_over_65": _("Whether you are 65 or older"),
+        "given_name": _("Your given name"),
+        "family_name": _("Your family name"),
+        "birthdate": _("Your date of birth"),
+        "address": _("Your home address"),
+    }
+    return labels.get(name, name)
+
+
+def claim_fact(_: Translate, name: str, value: Any) -> str:
+    """A disclosed claim in plain words, for the paper page."""
+    if name == "resident_of":
+        return _("Lives in {city}", city=value)
+    if name.startswith("age_over_"):
+        years = name.removeprefix("age_over_")
+        return _("Is {years} or older", years=years) if value else _("Is not yet {years}", years=years)
+    if name == "birthdate":
+        return _("Born on {date}", date=value)
+    if name in {"given_name", "family_name"}:
+        return _("Name: {name}", name=value)
+    if name == "address" and isinstance(value, dict):
+        return _("Address: {address}", address=", ".join(str(part) for part in value.values()))
+    return f"{name}: {value}"
+
+
+def retention(_: Translate, policy: Policy) -> str:
+    if policy.retention.is_none:
+        return _("Nothing: they keep no record of you")
+    claims = ", ".join(claim_label(_, name) for name in policy.retention.keeps)
+    return _("{claims}, for {period}", claims=claims, period=policy.retention.period)
+
+
+REFUSALS = {
+    "claims_exceed_policy": "The desk asks for more than its approved policy allows. Nothing was shared.",
+    "unknown_policy": "The desk names a policy the city has not approved. Nothing was shared.",
+    "policy_expired": "The desk's policy has expired. Nothing was shared.",
+    "request_expired": "The desk's request has expired. Ask the desk to show a new one.",
+    "registry": "This device's list of approved policies is not valid or out of date. Update it, then try again.",
+    "wrong_passphrase": "Wrong passphrase, or the wallet file is damaged.",
+    "no_credential": "No unused credential can answer this. Ask a city clerk for a new batch.",
+    "not_paper": "This policy does not accept paper proofs.",
+}
+"""Refusal reasons a resident may meet, as English msgids; :func:`refusal` translates them."""
+
+
+def refusal(_: Translate, reason: str) -> str | None:
+    if reason in {"registry_rollback", "registry_expired", "invalid_registry", "bad_signature", "unknown_key"}:
+        reason = "registry"
+    message = REFUSALS.get(reason)
+    return _(message) if message else None
