@@ -21,7 +21,7 @@ from cityid.qrimage import make_qr, to_png
 from credential import encode_qr_text
 
 KEYS = make_keys()
-RESULT_FIELDS = {"valid", "reason", "message", "claims", "issuer", "vct", "status"}
+RESULT_FIELDS = {"valid", "reason", "message", "claims", "issuer", "vct", "status", "device_bound"}
 
 
 def _fresh_proof(keys: Keys = KEYS) -> str:
@@ -127,6 +127,7 @@ def test_a_proof_for_another_request_is_invalid(desk: dict[str, Any], extra: lis
         "issuer": None,
         "vct": None,
         "status": None,
+        "device_bound": None,
     }
 
 

@@ -65,6 +65,7 @@ def _result(valid: bool, reason: str, message: str, verified: VerifiedPresentati
         "issuer": verified.issuer if verified else None,
         "vct": verified.vct if verified else None,
         "status": None,
+        "device_bound": None,
     }
 
 
@@ -146,6 +147,14 @@ def verify(
     max_status_age: Annotated[
         int, typer.Option(min=0, help="Seconds a status list may be old (from its iat) before it counts as stale.")
     ] = 86_400,
+    paper: Annotated[
+        bool,
+        typer.Option(
+            "--paper",
+            help="This desk's policy accepts paper proofs (accepts_paper): a proof without key binding is accepted "
+            "and shown as not device-bound. Never use it for a policy that does not.",
+        ),
+    ] = False,
     as_json: Annotated[
         bool,
         typer.Option("--json", help="Print one JSON object: valid, reason, message, claims, issuer, vct, status."),
@@ -157,6 +166,8 @@ def verify(
     """
     verified: VerifiedPresentation | None = None
     try:
+        if paper and (nonce is None or audience is None):
+            nonce, audience = nonce or "-", audience or "-"  # a paper proof answers no request
         if nonce is None or audience is None:
             raise InputError(
                 "usage_error", "a proof is checked against this desk's request: pass --nonce and --audience"
@@ -171,6 +182,7 @@ def verify(
             nonce=nonce,
             now=now,
             options=VerifyOptions(max_kb_age=max_age),
+            unsafe_skip_key_binding=paper,
         )
         status = "unchecked"
         if lists and verified.status is not None:
@@ -179,6 +191,7 @@ def verify(
         elif lists:
             status = "none"  # the credential has no status reference: nothing can revoke it
         result, code = _result(True, "ok", "The proof is valid.", verified), EXIT_VALID
+        result["device_bound"] = verified.key_bound
         result["status"] = status
     except InputError as exc:
         result, code = _result(False, exc.reason, exc.message), EXIT_UNREADABLE

@@ -100,11 +100,14 @@ def _run(language: str, action: Any) -> None:
     from cityid.inputs import InputError  # noqa: PLC0415
     from credential import CredentialError  # noqa: PLC0415
 
+    from .paper import FontMissingError  # noqa: PLC0415
     from .store import WalletError  # noqa: PLC0415
 
     _ = translator(language)
     try:
         action(_)
+    except FontMissingError as exc:
+        raise _fail(_, "font_missing", str(exc)) from None
     except (_Refused, InputError, WalletError) as exc:
         raise _fail(_, exc.reason, exc.message) from None
     except CredentialError as exc:
@@ -151,9 +154,11 @@ def _consent(_: Translate, language: str, policy: Policy, claims: tuple[str, ...
 def _agree(_: Translate, yes: bool) -> None:
     if yes:
         return
-    if not sys.stdin.isatty():
-        raise _Refused("usage_error", "no terminal to ask in: pass --yes to agree in a script")
-    if not typer.confirm(_("Share these with this desk?"), default=False):
+    try:
+        agreed = typer.confirm(_("Share these with this desk?"), default=False)
+    except typer.Abort:  # end of input, or Ctrl-C: that is a no
+        agreed = False
+    if not agreed:
         console.print(_("Nothing was shared."))
         raise typer.Exit(1)
 
@@ -343,7 +348,7 @@ def print_command(
         from cityid.files import write_atomic  # noqa: PLC0415
         from credential import encode_qr_text, parse_issued, present_on_paper  # noqa: PLC0415
 
-        from .paper import PaperPage, render, to_bytes  # noqa: PLC0415
+        from .paper import PaperPage, isolate, render, to_bytes  # noqa: PLC0415
         from .present import covering_types  # noqa: PLC0415
         from .store import load, save  # noqa: PLC0415
         from .words import claim_fact  # noqa: PLC0415
@@ -372,8 +377,8 @@ def print_command(
             warning=_("This paper is not tied to a phone: anyone holding it can show it. Keep it safe."),
             footer=_(
                 "Printed {printed}. Valid until {until}.",
-                printed=time.strftime("%Y-%m-%d", time.gmtime(now)),
-                until=until,
+                printed=isolate(time.strftime("%Y-%m-%d", time.gmtime(now))),
+                until=isolate(until),
             ),
             qr_text=qr_text,
         )

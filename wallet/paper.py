@@ -20,7 +20,13 @@ from cityid.i18n import RIGHT_TO_LEFT
 from cityid.qrimage import make_qr, to_image
 
 WIDTH, HEIGHT, MARGIN = 1240, 1754, 110  # A4 at 150 dpi
-_FONT_QUERIES = {"ar": "Noto Sans Arabic", "zh-Hans": "Noto Sans CJK SC", "default": "Noto Sans"}
+_FONT_LANG = {"ar": "ar", "zh-Hans": "zh-cn"}
+# Families that cover the language *and* Latin, best first (Noto Sans Arabic has no Latin letters).
+_FONT_FAMILIES = {
+    "ar": ("DejaVu Sans", "FreeSans", "Noto Sans Arabic"),
+    "zh-Hans": ("Noto Sans CJK SC", "WenQuanYi Zen Hei", "Noto Serif CJK SC"),
+    "default": ("Noto Sans", "DejaVu Sans", "Liberation Sans", "FreeSans"),
+}
 
 
 class FontMissingError(Exception):
@@ -39,25 +45,30 @@ class PaperPage:
 
 
 @cache
-def font_file(language: str) -> str | None:
-    """A font file for ``language``, asked of fontconfig (``fc-match``)."""
+def font_file(language: str) -> tuple[str, int] | None:
+    """A regular font that writes ``language`` and Latin too (names, digits), from fontconfig."""
     fc_match = shutil.which("fc-match")
     if fc_match is None:
         return None
-    query = _FONT_QUERIES.get(language, _FONT_QUERIES["default"])
-    lang = {"ar": "ar", "zh-Hans": "zh-cn"}.get(language, "en")
-    result = subprocess.run(  # noqa: S603 - a fixed program with fixed arguments
-        [fc_match, "-f", "%{file}", f"{query}:lang={lang}"], capture_output=True, text=True, check=False, timeout=10
-    )
-    found = result.stdout.strip()
-    return found or None
+    lang = _FONT_LANG.get(language, "en")
+    for family in _FONT_FAMILIES.get(language, _FONT_FAMILIES["default"]):
+        result = subprocess.run(  # noqa: S603 - a fixed program with fixed arguments
+            [fc_match, "-f", "%{family}|%{index}|%{file}", f"{family}:lang={lang}:style=Regular"],
+            capture_output=True, text=True, check=False, timeout=10,
+        )  # fmt: skip
+        found_family, _, rest = result.stdout.partition("|")
+        index, _, path = rest.partition("|")
+        if family in found_family.split(",") and path:
+            return path, int(index or 0)  # the face in a collection (.ttc): SC, not JP
+    return None
 
 
 def _font(language: str, size: int) -> ImageFont.FreeTypeFont:
-    path = font_file(language)
-    if path is None:
-        raise FontMissingError(f"no font for {language}: install fonts-noto-core and fonts-noto-cjk")
-    return ImageFont.truetype(path, size, layout_engine=ImageFont.Layout.RAQM)
+    found = font_file(language)
+    if found is None:
+        raise FontMissingError(f"no font for {language}: install fonts-noto-core, fonts-noto-cjk or fonts-dejavu")
+    path, index = found
+    return ImageFont.truetype(path, size, index=index, layout_engine=ImageFont.Layout.RAQM)
 
 
 def _wrapped(
@@ -75,6 +86,11 @@ def _wrapped(
             lines.append(current)
             current = unit
     return [*lines, current] if current else lines
+
+
+def isolate(text: str) -> str:
+    """``text`` kept left to right inside any paragraph (dates and codes in Arabic)."""
+    return f"\u2066{text}\u2069"
 
 
 def _direction(language: str) -> str:
@@ -108,7 +124,7 @@ def render(page: PaperPage) -> Image.Image:
     image.paste(qr, ((WIDTH - side) // 2, y))
     y += side + 40
     for fact in page.facts:
-        write(f"• {fact}" if not rtl else f"{fact} •", 40, 6)
+        write(f"• {fact}", 40, 6)  # logical order: the bullet leads, on the right in Arabic
     y += 30
     write(page.warning, 30)
     write(page.footer, 26)

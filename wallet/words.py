@@ -35,7 +35,7 @@ def claim_fact(_: Translate, name: str, value: Any) -> str:
         years = name.removeprefix("age_over_")
         return _("Is {years} or older", years=years) if value else _("Is not yet {years}", years=years)
     if name == "birthdate":
-        return _("Born on {date}", date=value)
+        return _("Born on {date}", date=f"\u2066{value}\u2069")
     if name in {"given_name", "family_name"}:
         return _("Name: {name}", name=value)
     if name == "address" and isinstance(value, dict):
