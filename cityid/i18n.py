@@ -124,13 +124,22 @@ def extract_messages(sources: list[str]) -> set[str]:
 
 
 def message_sources() -> list[str]:
-    """The Python sources whose ``_()`` messages the catalogs cover: the wallet's, for now."""
-    package = resources.files("wallet")
-    return [entry.read_text(encoding="utf-8") for entry in package.iterdir() if entry.name.endswith(".py")]
+    """The Python sources whose ``_()`` messages the catalogs cover: the wallet, the shared
+    words and paper page, and the clerk's desk."""
+    sources = []
+    for package, names in (
+        ("wallet", None),
+        ("cityid", {"words.py", "paper.py"}),
+        ("issuer", {"desk.py", "paperpage.py"}),
+    ):
+        for entry in resources.files(package).iterdir():
+            if entry.name.endswith(".py") and (names is None or entry.name in names):
+                sources.append(entry.read_text(encoding="utf-8"))
+    return sources
 
 
 def all_messages() -> set[str]:
-    from wallet.words import REFUSALS  # noqa: PLC0415 - the wallet depends on this module, not the reverse
+    from cityid.words import REFUSALS  # noqa: PLC0415 - the wallet depends on this module, not the reverse
 
     return extract_messages(message_sources()) | set(REFUSALS.values())
 

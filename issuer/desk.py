@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import secrets
 import time
+from collections.abc import Mapping
 from html import escape
 from typing import Annotated
 
@@ -18,13 +19,16 @@ from fastapi import APIRouter, Cookie, Form
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import delete, select
 
+from cityid.i18n import LANGUAGES
 from cityid.qrimage import make_qr, to_svg
 from cityid.sealing import check_password, lookup_hash
+from policies import Policy
 
 from . import service
 from .errors import IssuerError
 from .models import Clerk, ClerkSession
-from .runtime import Runtime
+from .paperpage import paper_page
+from .runtime import Runtime, approved_policies
 
 COOKIE = "cityid_desk"
 SESSION_SECONDS = 8 * 3600
@@ -50,7 +54,10 @@ button.secondary { background: #57606a; }
 .qr svg { width: 320px; height: 320px; }
 .slip { border: 2px dashed #57606a; }
 :focus { outline: 3px solid #e9a800; outline-offset: 2px; }
-@media print { header, section:not(.slip), nav, button { display: none !important; } .slip { border: 0; } }
+img.paper { width: 100%; max-width: 620px; border: 1px solid #d0d7de; }
+@media print { header, section:not(.slip), nav, button { display: none !important; } .slip { border: 0; }
+               section:has(img.paper) { display: block !important; border: 0; padding: 0; }
+               img.paper { max-width: none; border: 0; } .slip { break-before: page; } }
 """
 
 
@@ -112,7 +119,35 @@ def _enrol_form(token: str) -> str:
         f'<form method="post" action="/desk/revoke">{_hidden(token)}<label for="code">Revocation code</label>'
         '<input id="code" name="code" required maxlength="40" autocomplete="off">'
         '<button type="submit" class="secondary">Revoke</button></form></section>'
+        '<section><h2>No smartphone?</h2><p>A resident without a phone can get a <a href="/desk/paper">paper '
+        "proof</a> for a service that accepts paper.</p></section>"
         f'<form method="post" action="/desk/logout">{_hidden(token)}<button class="secondary">Sign out</button></form>'
+    )
+
+
+def _paper_form(token: str, policies: Mapping[str, Policy]) -> str:
+    options = "".join(
+        f'<option value="{escape(policy.id)}">{escape(policy.title_in("en"))}</option>'
+        for policy in policies.values()
+        if policy.accepts_paper
+    )
+    languages = "".join(f'<option value="{code}">{escape(name)}</option>' for code, name in LANGUAGES.items())
+    inputs = "".join(
+        f'<div><label for="{name}">{label}</label><input id="{name}" name="{name}" required '
+        f'{"type=date" if name == "birthdate" else "maxlength=200"} autocomplete="off"></div>'
+        for name, label in _FIELDS
+    )
+    if not options:
+        return (
+            '<section class="error">No approved policy accepts paper proofs (the policy registry is missing).</section>'
+        )
+    return (
+        "<section><h2>Paper proof</h2><p>For one service that accepts paper. The page is not tied to a phone, "
+        "so it is printed only at the resident's request. Nothing you type is kept.</p>"
+        f'<form method="post" action="/desk/paper">{_hidden(token)}'
+        f'<label for="policy">Service</label><select id="policy" name="policy">{options}</select>'
+        f'<label for="language">Language of the page</label><select id="language" name="language">{languages}</select>'
+        f'<div class="grid">{inputs}</div><button type="submit">Print paper proof</button></form></section>'
     )
 
 
@@ -226,6 +261,54 @@ def desk_router(runtime: Runtime) -> APIRouter:  # noqa: PLR0915 - the pages rea
             '<nav><a href="/desk">Next resident</a></nav>'
         )
         return _page("Offer ready", body, clerk=clerk.username)
+
+    @router.get("/paper")
+    def paper_form(token: Token = None) -> Response:
+        clerk = require(token)
+        body = _paper_form(token or "", approved_policies(runtime, now=int(time.time())))
+        return _page("Paper proof", body, clerk=clerk.username)
+
+    @router.post("/paper")
+    def paper(
+        csrf: Annotated[str, Form(max_length=100)],
+        policy: Annotated[str, Form(max_length=64)],
+        language: Annotated[str, Form(max_length=16)],
+        given_name: Annotated[str, Form(max_length=200)],
+        family_name: Annotated[str, Form(max_length=200)],
+        birthdate: Annotated[str, Form(max_length=10)],
+        street_address: Annotated[str, Form(max_length=200)],
+        locality: Annotated[str, Form(max_length=200)],
+        region: Annotated[str, Form(max_length=200)],
+        postal_code: Annotated[str, Form(max_length=200)],
+        country: Annotated[str, Form(max_length=200)],
+        token: Token = None,
+    ) -> Response:
+        clerk = require(token, csrf)
+        now = int(time.time())
+        approved = approved_policies(runtime, now=now).get(policy)
+        if approved is None:
+            raise IssuerError("unknown_policy", "that service has no approved policy", status=400)
+        language = language if language in LANGUAGES else "en"
+        claims = {
+            "given_name": given_name,
+            "family_name": family_name,
+            "birthdate": birthdate,
+            "address": {"street_address": street_address, "locality": locality, "region": region,
+                        "postal_code": postal_code, "country": country},
+        }  # fmt: skip
+        with runtime.transaction() as session:
+            issued = service.issue_paper(
+                session, runtime.settings, runtime.signing_key(session), clerk, claims, approved, now=now
+            )
+        image = paper_page(issued, approved, language, now)
+        body = (
+            f'<section><img class="paper" alt="Paper proof" src="data:image/png;base64,{image}"></section>'
+            '<section class="slip"><h2>Revocation slip</h2><p>If the paper is lost, bring this code to any city '
+            f'desk to switch it off.</p><p class="code">{escape(issued.revocation_code)}</p>'
+            "<p><strong>Print this page</strong> (Ctrl+P): the paper proof and the slip.</p></section>"
+            '<nav><a href="/desk">Back to the desk</a></nav>'
+        )
+        return _page("Paper proof ready", body, clerk=clerk.username)
 
     @router.post("/revoke")
     def revoke(

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from credential import CREDENTIAL_TYPES, SigningKey, sign_jwt
+from credential import CREDENTIAL_TYPES, CredentialError, KeySet, SigningKey, sign_jwt
+from policies import Policy, verify_registry
 
+from .errors import IssuerError
 from .keys import active_key, published_keys
 from .models import IssuerKey
 from .settings import IssuerSettings
@@ -62,3 +66,16 @@ def trust_bundle(session: Session, runtime: Runtime, *, now: int) -> str:
     }
     key = runtime.signing_key(session)
     return sign_jwt({"alg": key.alg, "typ": TRUST_TYP, "kid": key.kid}, payload, key)
+
+
+def approved_policies(runtime: Runtime, *, now: int) -> Mapping[str, Policy]:
+    """The policy board's registry as published by this issuer (``registry.jwt`` and
+    ``board.jwks`` in the data directory), checked; empty when there is none."""
+    registry_file, board_file = runtime.settings.data / "registry.jwt", runtime.settings.data / "board.jwks"
+    if not registry_file.is_file() or not board_file.is_file():
+        return MappingProxyType({})
+    try:
+        board = KeySet.from_jwks(json.loads(board_file.read_text(encoding="utf-8")))
+        return verify_registry(registry_file.read_text(encoding="utf-8").strip(), board, now=now).policies
+    except (CredentialError, ValueError) as exc:
+        raise IssuerError("invalid_registry", f"the policy registry in the data directory is refused: {exc}") from None

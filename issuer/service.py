@@ -33,9 +33,12 @@ from credential import (
     CredentialError,
     SigningKey,
     day_start,
+    encode_qr_text,
     issue_credential,
+    present_on_paper,
     residency_claims,
 )
+from policies import Policy
 
 from .errors import IssuerError
 from .keys import extend_publication
@@ -261,3 +264,50 @@ def purge_expired(session: Session, *, now: int) -> None:
     """Delete offers and grants whose time is up: their sealed claims go with them."""
     session.execute(delete(Offer).where(Offer.expires_at <= now))
     session.execute(delete(Grant).where(Grant.expires_at <= now))
+
+
+@dataclass(frozen=True, slots=True)
+class PaperIssued:
+    qr_text: str
+    facts: dict[str, Any]
+    revocation_code: str
+    expires_at: int
+
+
+def issue_paper(
+    session: Session,
+    settings: IssuerSettings,
+    key: SigningKey,
+    clerk: Clerk,
+    claims: dict[str, Any],
+    policy: Policy,
+    *,
+    now: int,
+) -> PaperIssued:
+    """A paper proof for a resident without a phone: one credential bound to no device, shown
+    once under ``policy`` (which must accept paper), and a revocation code for its slip."""
+    if not policy.accepts_paper:
+        raise IssuerError("not_paper", f"policy {policy.id!r} does not accept paper proofs")
+    enrolled = check_enrollment_claims(claims, settings.city)
+    fitting = [kind for kind in CONFIGURATIONS.values() if set(policy.claim_names) <= set(kind.claims)]
+    credential_type = min(fitting, key=lambda kind: len(kind.claims))
+    revocation_code = _revocation_code()
+    batch = Batch(
+        id=secrets.token_hex(16),
+        revocation_hash=lookup_hash(normalize_revocation_code(revocation_code), "revocation"),
+        created_at=day_start(now),
+        revoked=False,
+    )
+    session.add(batch)
+    session.flush()
+    expires_at = day_start(now) + credential_type.validity_days * 86_400
+    (reference,) = allocate(session, batch_id=batch.id, expires_at=expires_at, count=1,
+                            size=settings.status_list_size, issuer_url=settings.issuer_url)  # fmt: skip
+    values = _claims_for(credential_type.name, enrolled, settings.city, now)
+    credential = issue_credential(credential_type, values, issuer_key=key, iss=settings.issuer_url,
+                                  holder_jwk=None, now=now, status=reference)  # fmt: skip
+    assert key.kid is not None
+    extend_publication(session, key.kid, expires_at)
+    record(session, clerk, "paper_printed", batch.id, now)
+    qr_text = encode_qr_text(present_on_paper(credential, disclose=policy.claim_names))
+    return PaperIssued(qr_text, {name: values[name] for name in policy.claim_names}, revocation_code, expires_at)

@@ -17,7 +17,7 @@ from cityid.i18n import (
     template,
     translator,
 )
-from wallet.words import claim_fact
+from cityid.words import claim_fact
 
 TRANSLATED = [language for language in LANGUAGES if language != "en"]
 

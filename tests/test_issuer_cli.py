@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -11,8 +13,11 @@ from issuer_support import PASSPHRASE, enrolled, running_issuer
 from typer.testing import CliRunner
 
 from cityid.cli import app
-from credential import KeySet, verify_jwt
+from cityid.keyfile import new_es256_key, public_jwks
+from cityid.qrimage import decode_qr_image
+from credential import KeySet, decode_qr_text, verify_jwt, verify_presentation
 from credential._limits import Limits
+from policies import bundled_catalog, default_catalogue, load_policies, sign_registry
 
 RUNNER = CliRunner()
 
@@ -138,3 +143,38 @@ def test_clerk_password_guessing_locks_the_account(tmp_path: Path) -> None:
         assert statuses == [401] * 10 + [429]
         right = issuer.client.post("/desk/login", data={"username": "alice", "password": "clerk-password-1"})
         assert right.status_code == 429  # even the right password waits out the lock
+
+
+def test_the_desk_prints_a_paper_proof_for_a_resident_without_a_phone(tmp_path: Path) -> None:
+    board = new_es256_key()
+    chosen = [lp.policy for lp in load_policies([bundled_catalog()])
+              if lp.policy and lp.policy.id in {"library-card", "clinic-registration"}]  # fmt: skip
+    (tmp_path / "registry.jwt").write_text(sign_registry(chosen, board, issuer="Board", version=1,
+                                                         now=int(time.time()), lifetime=86_400,
+                                                         catalogue=default_catalogue()))  # fmt: skip
+    (tmp_path / "board.jwks").write_text(json.dumps(public_jwks(board)))
+    with running_issuer(tmp_path) as issuer:
+        issuer.clerk("alice")
+        client = issuer.client
+        client.post("/desk/login", data={"username": "alice", "password": "clerk-password-1"})
+        form_page = client.get("/desk/paper")
+        assert 'value="library-card"' in form_page.text and "clinic-registration" not in form_page.text
+        csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', form_page.text)
+        assert csrf is not None
+        canary = "Paperwhite" + "xyz"
+        form = {"csrf": csrf.group(1), "policy": "library-card", "language": "es", "given_name": canary,
+                "family_name": "Okafor", "birthdate": "1950-02-03", "street_address": "12 Elm", "locality": "Riverton",
+                "region": "NY", "postal_code": "10001", "country": "US"}  # fmt: skip
+        page = client.post("/desk/paper", data=form)
+        assert page.status_code == 200 and re.search(r'class="code">[A-Z0-9-]{19}<', page.text)
+        png = base64.b64decode(re.search(r'src="data:image/png;base64,([^"]+)"', page.text).group(1))  # type: ignore[union-attr]
+        compact = decode_qr_text(decode_qr_image(png))
+        keys = KeySet.from_jwks(client.get("/.well-known/jwt-vc-issuer").json())
+        verified = verify_presentation(compact, issuer_keys=keys, audience="-", nonce="-", now=int(time.time()),
+                                       unsafe_skip_key_binding=True)  # fmt: skip
+        assert verified.claims == {"resident_of": "Riverton"} and verified.holder_jwk is None
+        refused = client.post("/desk/paper", data={**form, "policy": "clinic-registration"})
+        assert refused.status_code == 400 and "paper" in refused.text
+        issuer.engine.dispose()
+    stored = b"".join(path.read_bytes() for path in tmp_path.glob("issuer.db*"))
+    assert canary.encode() not in stored and b"1950-02-03" not in stored

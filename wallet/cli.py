@@ -89,7 +89,7 @@ def _passphrase(*, new: bool, variable: str = "CITYID_WALLET_PASSPHRASE", prompt
 
 
 def _fail(_: Translate, reason: str, message: str) -> typer.Exit:
-    from .words import refusal  # noqa: PLC0415
+    from cityid.words import refusal  # noqa: PLC0415
 
     errors.print(Text.assemble((_("Refused"), "bold red"), f" [{reason}] ", printable(refusal(_, reason) or message)))
     return typer.Exit(2 if reason in {"usage_error", "unreadable_input", "too_large", "unwritable_output"} else 1)
@@ -98,9 +98,9 @@ def _fail(_: Translate, reason: str, message: str) -> typer.Exit:
 def _run(language: str, action: Any) -> None:
     """Run ``action``, turning every refusal into a translated message and an exit code."""
     from cityid.inputs import InputError  # noqa: PLC0415
+    from cityid.paper import FontMissingError  # noqa: PLC0415
     from credential import CredentialError  # noqa: PLC0415
 
-    from .paper import FontMissingError  # noqa: PLC0415
     from .store import WalletError  # noqa: PLC0415
 
     _ = translator(language)
@@ -131,9 +131,8 @@ def _registry(store: Wallet, registry: Path | None, board_jwks: Path | None, now
 
 def _consent(_: Translate, language: str, policy: Policy, claims: tuple[str, ...], audience: str, screen: Any) -> None:
     """The consent screen: who asks, why, what they may keep, what is shared and what is not."""
+    from cityid.words import claim_label, retention  # noqa: PLC0415
     from credential import CREDENTIAL_TYPES  # noqa: PLC0415
-
-    from .words import claim_label, retention  # noqa: PLC0415
 
     every_claim = dict.fromkeys(name for kind in CREDENTIAL_TYPES.values() for name in kind.claims)
     table = Table.grid(padding=(0, 2))
@@ -346,12 +345,11 @@ def print_command(
 
     def action(_: Translate) -> None:
         from cityid.files import write_atomic  # noqa: PLC0415
+        from cityid.paper import compose, render, to_bytes  # noqa: PLC0415
         from credential import encode_qr_text, parse_issued, present_on_paper  # noqa: PLC0415
 
-        from .paper import PaperPage, isolate, render, to_bytes  # noqa: PLC0415
         from .present import covering_types  # noqa: PLC0415
         from .store import load, save  # noqa: PLC0415
-        from .words import claim_fact  # noqa: PLC0415
 
         now = int(time.time())
         path = _wallet_path(wallet)
@@ -368,20 +366,8 @@ def print_command(
             raise _Refused("no_credential", "no unused credential can answer this policy")
         held = parse_issued(entry["credential"])
         qr_text = encode_qr_text(present_on_paper(held, disclose=approved.claim_names))
-        until = time.strftime("%Y-%m-%d", time.gmtime(held.payload["exp"]))
-        page = PaperPage(
-            language=language,
-            title=_("City ID proof on paper"),
-            policy_title=_("For: {title}", title=approved.title_in(language)),
-            facts=tuple(claim_fact(_, name, held.claims[name]) for name in approved.claim_names),
-            warning=_("This paper is not tied to a phone: anyone holding it can show it. Keep it safe."),
-            footer=_(
-                "Printed {printed}. Valid until {until}.",
-                printed=isolate(time.strftime("%Y-%m-%d", time.gmtime(now))),
-                until=isolate(until),
-            ),
-            qr_text=qr_text,
-        )
+        page = compose(language, approved, {name: held.claims[name] for name in approved.claim_names}, qr_text,
+                       printed=now, until=held.payload["exp"])  # fmt: skip
         entry["used"] = True
         store.history.append({"at": now, "policy": approved.id, "audience": "paper",
                               "claims": list(approved.claim_names), "credential_type": entry["type"]})  # fmt: skip
@@ -402,8 +388,9 @@ def history(
     """What you shared, with which desk and policy, and when. Kept only on this device, encrypted."""
 
     def action(_: Translate) -> None:
+        from cityid.words import claim_label  # noqa: PLC0415
+
         from .store import load, save  # noqa: PLC0415
-        from .words import claim_label  # noqa: PLC0415
 
         path = _wallet_path(wallet)
         passphrase = _passphrase(new=False)

@@ -11,13 +11,18 @@ from __future__ import annotations
 import io
 import shutil
 import subprocess
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 from PIL import Image, ImageDraw, ImageFont
 
-from cityid.i18n import RIGHT_TO_LEFT
+from cityid.i18n import RIGHT_TO_LEFT, translator
 from cityid.qrimage import make_qr, to_image
+from cityid.words import claim_fact
+from policies import Policy
 
 WIDTH, HEIGHT, MARGIN = 1240, 1754, 110  # A4 at 150 dpi
 _FONT_LANG = {"ar": "ar", "zh-Hans": "zh-cn"}
@@ -139,3 +144,23 @@ def to_bytes(image: Image.Image, kind: str) -> bytes:
     else:
         image.save(out, format="PNG", optimize=True)
     return out.getvalue()
+
+
+def compose(
+    language: str, policy: Policy, facts: Mapping[str, Any], qr_text: str, *, printed: int, until: int
+) -> PaperPage:
+    """The page's words, in ``language``, for a paper proof of ``facts`` under ``policy``."""
+    _ = translator(language)
+    return PaperPage(
+        language=language,
+        title=_("City ID proof on paper"),
+        policy_title=_("For: {title}", title=policy.title_in(language)),
+        facts=tuple(claim_fact(_, name, value) for name, value in facts.items()),
+        warning=_("This paper is not tied to a phone: anyone holding it can show it. Keep it safe."),
+        footer=_(
+            "Printed {printed}. Valid until {until}.",
+            printed=isolate(time.strftime("%Y-%m-%d", time.gmtime(printed))),
+            until=isolate(time.strftime("%Y-%m-%d", time.gmtime(until))),
+        ),
+        qr_text=qr_text,
+    )

@@ -1,7 +1,8 @@
 """What the wallet says, in the resident's language: consent screens, errors, the paper page.
 
 Every string here goes through ``_`` and has a translation in each catalog under
-``cityid/locale/`` (tests/test_i18n.py fails otherwise).
+``cityid/locale/`` (tests/test_i18n.py fails otherwise). Shared by the wallet and the clerk's
+desk, which prints the same paper page for residents without a phone.
 """
 
 from __future__ import annotations
