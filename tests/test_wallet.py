@@ -237,3 +237,22 @@ def test_a_kill_during_a_write_leaves_the_old_or_the_new_store(tmp_path: Path) -
         history = load(path, PASS).history
         assert history and len({item["generation"] for item in history}) == 1
     assert not [p for p in tmp_path.iterdir() if p.name != "w.cidw" and not p.name.startswith(".w.cidw.")]
+
+
+def test_a_full_disk_leaves_the_old_store(tmp_path: Path) -> None:
+    """The file size limit stands in for a full disk: the write fails, the old store stays."""
+    path = tmp_path / "w.cidw"
+    save(path, PASS, Wallet(history=[{"generation": 1}]))
+    writer = (
+        "import resource, signal, sys; from pathlib import Path; from wallet.store import Wallet, save\n"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))\n"
+        "try:\n"
+        f"    save(Path(sys.argv[1]), {PASS!r}, Wallet(history=[{{'generation': 2}}] * 5000))\n"
+        "except OSError as exc:\n"
+        "    print('failed', exc.errno)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", writer, str(path)], capture_output=True, text=True, check=True)
+    assert result.stdout.startswith("failed")
+    assert load(path, PASS).history == [{"generation": 1}]
+    assert [p.name for p in tmp_path.iterdir()] == ["w.cidw"]
