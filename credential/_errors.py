@@ -62,6 +62,7 @@ class Reason(StrEnum):
     NONCE_MISMATCH = "nonce_mismatch"
     AUDIENCE_MISMATCH = "audience_mismatch"
     KB_NOT_FRESH = "kb_not_fresh"
+    REPLAYED = "replayed"
     INVALID_STATUS_LIST = "invalid_status_list"
     # StatusError
     REVOKED = "revoked"
@@ -76,6 +77,7 @@ class Reason(StrEnum):
     INVALID_REGISTRY = "invalid_registry"
     REGISTRY_EXPIRED = "registry_expired"
     REGISTRY_ROLLBACK = "registry_rollback"
+    PAPER_NOT_ACCEPTED = "paper_not_accepted"
     # UsageError
     INVALID_CLAIMS = "invalid_claims"
     UNKNOWN_CLAIM = "unknown_claim"

@@ -116,8 +116,13 @@ def verify_status_list_token(
     uri: str,
     now: int,
     max_bytes: int = MAX_STATUS_LIST_BYTES,
+    allow_expired: bool = False,
 ) -> StatusListToken:
-    """The list in ``token`` if the issuer signed it for ``uri`` and it has not expired."""
+    """The list in ``token`` if the issuer signed it for ``uri`` and it has not expired.
+
+    ``allow_expired`` keeps an expired list (a desk reloading its cache), for
+    :func:`check_status` to refuse as ``status_stale`` when a proof needs it.
+    """
     payload = verify_jwt(token, issuer_keys, typ=STATUS_LIST_TYP, what="the status list", limits=STATUS_LIST_LIMITS)
     if payload.get("sub") != uri:
         raise MalformedError(Reason.INVALID_STATUS_LIST, "the status list token is for another list (sub)")
@@ -127,7 +132,7 @@ def verify_status_list_token(
     for name, value in (("exp", expires_at), ("ttl", ttl)):
         if value is not None and (type(value) is not int or value < 0):
             raise MalformedError(Reason.INVALID_STATUS_LIST, f"the status list token's {name} must be whole seconds")
-    if expires_at is not None and expires_at <= now:
+    if expires_at is not None and expires_at <= now and not allow_expired:
         raise StatusError(Reason.STATUS_STALE, "the status list has expired: sync a fresh one")
     return StatusListToken(
         uri, issued_at, expires_at, ttl, parse_status_list(payload.get("status_list"), max_bytes=max_bytes)
@@ -153,6 +158,8 @@ def check_status(reference: StatusReference, lists: Mapping[str, StatusListToken
     token = lists.get(reference.uri)
     if token is None:
         raise StatusError(Reason.STATUS_UNAVAILABLE, "this desk has no copy of the credential's status list")
+    if token.expires_at is not None and now >= token.expires_at:
+        raise StatusError(Reason.STATUS_STALE, "the status list has expired: the desk must sync")
     if now - token.issued_at > max_age:
         raise StatusError(
             Reason.STATUS_STALE,

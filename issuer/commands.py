@@ -35,7 +35,7 @@ from .keys import NoKeyError, create_key, published_keys
 from .models import Clerk
 from .runtime import Runtime, trust_bundle
 from .settings import IssuerSettings, SettingsError
-from .statuslists import ensure_list
+from .statuslists import ensure_list, list_ids, status_uri
 
 
 def _fail(reason: str, message: str, code: int = 2) -> typer.Exit:
@@ -188,13 +188,26 @@ def revoke(code: str, clerk: str, data: Path | None, database_url: str | None) -
     console.print(f"Revoked {count} credentials.")
 
 
-def export_trust(out: Path | None, data: Path | None, database_url: str | None) -> None:
+def export_trust(
+    out: Path | None, data: Path | None, database_url: str | None, *, with_status_lists: bool = False
+) -> None:
     """The signed trust bundle a desk caches: issuer keys, status list locations, policy registry
     (the registry is the file registry.jwt in the data directory, when present)."""
     settings = load_settings(data, database_url)
+    now = int(time.time())
     with _database(settings) as session:
         runtime = Runtime(settings, session.get_bind(), sessions(session.get_bind()), settings.passphrase())  # type: ignore[arg-type]
-        bundle = trust_bundle(session, runtime, now=int(time.time()))
+        bundle = trust_bundle(session, runtime, now=now)
+        if with_status_lists:  # a package a desk can sync from a file, with no network at all
+            key = runtime.signing_key(session)
+            lists = {
+                status_uri(settings.issuer_url, list_id): runtime.status_cache.token(
+                    session, list_id, key=key, issuer_url=settings.issuer_url, ttl=settings.status_list_ttl,
+                    lifetime=settings.status_list_lifetime, now=now,
+                )
+                for list_id in list_ids(session)
+            }  # fmt: skip
+            bundle = json.dumps({"bundle": bundle, "status_lists": lists})
     if out is None:
         sys.stdout.write(bundle + "\n")
     else:

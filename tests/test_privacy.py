@@ -7,11 +7,20 @@ it is installed in a fresh interpreter after set-up, and the run fails on the fi
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
+
+from desk_support import answer, make_world
+from issuer_support import running_issuer
+
+from credential import encode_request_text
+from verifier.engine import Desk
+from verifier.sync import load_trust
 
 GUARD = textwrap.dedent(
     """
@@ -120,3 +129,48 @@ def test_the_verify_command_reads_its_inputs_and_writes_nothing(tmp_path: Path) 
     )
     assert completed.returncode == 0, completed.stderr
     assert json.loads(completed.stdout)["valid"] is True
+
+
+def test_the_desk_engine_checks_a_thousand_proofs_without_writing_or_connecting(tmp_path: Path) -> None:
+    """Synced trust on disk, 1,000 proofs with their requests: the data directory is byte-identical
+    afterwards, and the guard sees no write, no socket, no subprocess."""
+    with running_issuer(tmp_path / "issuer") as issuer:
+        world = make_world(issuer, tmp_path / "desk", count=1)
+        world.sync()
+    desk, now = Desk(load_trust(world.data)), int(time.time())
+    work = []
+    for _ in range(1000):
+        request = desk.new_request("library-card", audience="desk:lib", now=now)
+        work.append([encode_request_text(request), answer(world.residency[0], request, now=now)])
+    (tmp_path / "work.json").write_text(json.dumps(work))
+
+    def snapshot() -> dict[str, str]:
+        return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(world.data.iterdir())}
+
+    before = snapshot()
+    completed = _run(
+        f"""
+        import json, time
+        from pathlib import Path
+        from credential import decode_request_text
+        from verifier.engine import Desk
+        from verifier.sync import load_trust
+        work = json.loads(Path("work.json").read_text())
+        desk = Desk(load_trust(Path({str(world.data)!r})))
+        results = []
+
+        def check():
+            now = int(time.time())
+            for request, proof in work:
+                results.append(desk.check(proof, request=decode_request_text(request), now=now))
+
+        armed(check)
+        assert len(results) == 1000 and all(r.valid for r in results), [r.reason for r in results if not r.valid][:3]
+        assert results[0].claims == {{"resident_of": "Riverton"}}
+        print("ok")
+        """,
+        tmp_path,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.strip() == "ok"
+    assert snapshot() == before

@@ -8,6 +8,7 @@ only what the proof discloses. Exit codes: 0 valid, 1 invalid, 2 usage or unread
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import sys
 import time
@@ -284,3 +285,104 @@ def request(
         f"Policy {desk_request.policy}, asking for {', '.join(desk_request.claims)}; valid {lifetime} s. "
         f"Nonce {desk_request.nonce}"
     )
+
+
+DeskDataOption = Annotated[
+    Path | None,
+    typer.Option("--data", metavar="DIR", show_default=False,
+                 help="The desk's data directory (default: $CITYID_DESK_DATA or ~/.local/share/cityid/desk)."),
+]  # fmt: skip
+
+
+def _desk_data(data: Path | None) -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return data or Path(os.environ.get("CITYID_DESK_DATA") or Path(base) / "cityid" / "desk")
+
+
+@app.command("sync")
+def sync_command(
+    source: Annotated[str, typer.Argument(help="The issuer's URL (https://...), or a trust package file.")],
+    issuer_jwks: Annotated[
+        Path | None, typer.Option("--issuer-jwks", metavar="FILE", help="The issuer's keys: needed once, then pinned.")
+    ] = None,
+    board_jwks: Annotated[
+        Path | None, typer.Option("--board-jwks", metavar="FILE", help="The policy board's key: once, then pinned.")
+    ] = None,
+    data: DeskDataOption = None,
+) -> None:
+    """Fetch and verify the issuer's keys, status lists and policy registry, and keep them for
+    offline checks. The only time the desk goes online; nothing about residents is sent."""
+    from .sync import SyncError, sync  # noqa: PLC0415
+
+    def fetch(url: str) -> str:
+        import httpx  # noqa: PLC0415 - only a sync goes online
+
+        response = httpx.get(url, timeout=30, follow_redirects=False)
+        response.raise_for_status()
+        if len(response.content) > 8 * 1024 * 1024:
+            raise SyncError("too_large", f"{url} is larger than 8 MB")
+        return response.text
+
+    try:
+        anchors = json.loads(read_bounded_text(issuer_jwks, what="the issuer keys")) if issuer_jwks else None
+        board = json.loads(read_bounded_text(board_jwks, what="the board key")) if board_jwks else None
+        trust = sync(source, _desk_data(data), fetch=fetch, now=int(time.time()), issuer_jwks=anchors,
+                     board_jwks=board)  # fmt: skip
+    except SyncError as exc:
+        errors.print(Text.assemble(("sync failed", "bold red"), f" [{exc.reason}] ", printable(exc.message)))
+        raise typer.Exit(1) from None
+    except (InputError, ValueError) as exc:
+        errors.print(Text.assemble(("sync failed", "bold red"), " [unreadable_input] ", printable(str(exc))))
+        raise typer.Exit(2) from None
+    except Exception as exc:
+        errors.print(Text.assemble(("sync failed", "bold red"), f" [unreachable] {type(exc).__name__}"))
+        raise typer.Exit(1) from None
+    console.print(
+        f"Synced: {len(trust.issuer_keys)} issuer keys, {len(trust.status_lists)} status lists, "
+        f"policy registry version {trust.registry.version} ({len(trust.registry.policies)} policies)."
+    )
+
+
+@app.command("check")
+def check_command(
+    proof: Annotated[str, typer.Argument(metavar="INPUT", help="The proof: QR text, a file or photo of it, or -.")],
+    policy: Annotated[str | None, typer.Option(help="This desk's policy (for offline and paper proofs).")] = None,
+    request: Annotated[
+        str | None, typer.Option(help="The request this desk showed (CIDR1:...), when the proof answers one.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    data: DeskDataOption = None,
+) -> None:
+    """Check a proof with the desk engine, offline, against the synced trust and the desk's policy.
+
+    Shows only the policy's claims; revoked, stale status, paper under a policy that does not
+    accept it, replays and wrong requests are refused with a reason. Exit 0 valid, 1 invalid.
+    """
+    from credential import decode_request_text  # noqa: PLC0415
+
+    from .engine import Desk  # noqa: PLC0415
+    from .sync import SyncError, load_trust  # noqa: PLC0415
+
+    now = int(time.time())
+    try:
+        desk = Desk(load_trust(_desk_data(data), now=now))
+        desk_request = decode_request_text(request.strip()) if request else None
+        result = desk.check(load_proof(proof), now=now, request=desk_request, policy=policy).to_json()
+    except SyncError as exc:
+        result = {"valid": False, "reason": exc.reason, "message": exc.message}
+    except InputError as exc:
+        result = {"valid": False, "reason": exc.reason, "message": exc.message}
+    except CredentialError as exc:
+        result = {"valid": False, "reason": exc.reason.value, "message": exc.message}
+    if as_json:
+        sys.stdout.write(json.dumps(result, ensure_ascii=True) + "\n")
+    elif result["valid"]:
+        console.print(Text("✔ VALID", style="bold green"))
+        for name, value in result["claims"].items():
+            console.print(Text.assemble((printable(name), "bold"), ": ", printable(value)))
+        if result.get("device_bound") is False:
+            console.print(Text("Paper proof: not bound to a device.", style="yellow"))
+    else:
+        console.print(Text.assemble(("✘ NOT VALID", "bold red"), "  ", (str(result["reason"]), "red")))
+        console.print(safe(result["message"]))
+    raise typer.Exit(0 if result["valid"] else 1)

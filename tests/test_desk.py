@@ -1,0 +1,131 @@
+"""The desk engine and trust sync: offline checks against synced trust, with every refusal."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from desk_support import answer, make_world, offline, paper
+from issuer_support import running_issuer
+
+from cityid.keyfile import new_es256_key, public_jwks
+from issuer.db import sessions
+from issuer.service import revoke_batch
+from verifier.engine import Desk
+from verifier.sync import SyncError, load_trust, sync
+
+
+@pytest.fixture
+def world(tmp_path: Path):  # type: ignore[no-untyped-def]
+    with running_issuer(tmp_path / "issuer") as issuer:
+        yield make_world(issuer, tmp_path / "desk")
+
+
+def test_a_synced_desk_accepts_an_answer_and_shows_only_the_policys_claims(world) -> None:  # type: ignore[no-untyped-def]
+    world.sync()
+    desk, now = Desk(load_trust(world.data)), int(time.time())
+    request = desk.new_request("library-card", audience="desk:lib", now=now)
+    result = desk.check(answer(world.residency[0], request, disclose=("resident_of", "age_over_18"), now=now),
+                        request=request, now=now)  # fmt: skip
+    assert result.valid, result
+    assert result.claims == {"resident_of": "Riverton"} and result.dropped == ("age_over_18",)
+    assert result.device_bound is True and result.policy == "library-card"
+    again = desk.check(answer(world.residency[1], request, now=now), request=request, now=now)
+    assert (again.valid, again.reason) == (False, "replayed")
+
+
+def test_a_status_list_past_its_expiry_is_stale(world) -> None:  # type: ignore[no-untyped-def]
+    """recreation-centre accepts status data 3 days old, but the signed list itself expires in a day."""
+    world.sync()
+    now = int(time.time())
+    desk = Desk(load_trust(world.data))
+    later = now + 86_400 + 1
+    request = desk.new_request("recreation-centre", audience="desk:rec", now=later - 10)
+    result = desk.check(answer(world.residency[0], request, now=later - 5), request=request, now=later)
+    assert (result.valid, result.reason) == (False, "status_stale")
+    fresh = desk.new_request("recreation-centre", audience="desk:rec", now=now)
+    assert desk.check(answer(world.residency[1], fresh, now=now), request=fresh, now=now).valid
+
+
+def test_each_policy_judges_staleness_by_its_own_max_status_age(tmp_path: Path) -> None:
+    """With week-long status lists, two days after a sync: fine for a 3-day policy, stale for 24 h."""
+    with running_issuer(tmp_path / "issuer", status_list_lifetime=7 * 86_400) as issuer:
+        world = make_world(issuer, tmp_path / "desk")
+        world.sync()
+        desk, later = Desk(load_trust(world.data)), int(time.time()) + 2 * 86_400
+        recreation = desk.new_request("recreation-centre", audience="desk:rec", now=later)
+        assert desk.check(answer(world.residency[0], recreation, now=later), request=recreation, now=later).valid
+        clinic = desk.new_request("clinic-registration", audience="desk:clinic", now=later)
+        result = desk.check(answer(world.identity[0], clinic, now=later), request=clinic, now=later)
+        assert (result.valid, result.reason) == (False, "status_stale")
+
+
+def test_revocation_reaches_the_desk_at_its_next_sync(tmp_path: Path) -> None:
+    with running_issuer(tmp_path / "issuer") as issuer:
+        world = make_world(issuer, tmp_path / "desk")
+        offer = issuer.offer()
+        other = issuer.receive(offer, count=1)
+        with sessions(issuer.engine).begin() as session:
+            revoke_batch(session, issuer.clerk(), offer.revocation_code, now=int(time.time()))
+        issuer.client.app.state.runtime.status_cache.invalidate()
+        world.sync()
+        desk, now = Desk(load_trust(world.data)), int(time.time())
+        request = desk.new_request("library-card", audience="desk:lib", now=now)
+        revoked = next(r for r in other if r.configuration == "residency")
+        result = desk.check(answer(revoked, request, now=now), request=request, now=now)
+        assert (result.valid, result.reason) == (False, "revoked")
+        fine = desk.new_request("library-card", audience="desk:lib", now=now)
+        assert desk.check(answer(world.residency[0], fine, now=now), request=fine, now=now).valid
+
+
+def test_paper_only_under_a_paper_policy(world) -> None:  # type: ignore[no-untyped-def]
+    world.sync()
+    desk, now = Desk(load_trust(world.data)), int(time.time())
+    accepted = desk.check(paper(world.residency[0], ("resident_of",)), policy="library-card", now=now)
+    assert accepted.valid and accepted.device_bound is False
+    refused = desk.check(paper(world.identity[0], ("given_name", "family_name", "birthdate")),
+                         policy="clinic-registration", now=now)  # fmt: skip
+    assert (refused.valid, refused.reason) == (False, "paper_not_accepted")
+
+
+def test_offline_proofs_are_fresh_policy_bound_and_shown_once(world) -> None:  # type: ignore[no-untyped-def]
+    world.sync()
+    desk, now = Desk(load_trust(world.data)), int(time.time())
+    proof = offline(world.residency[0], "senior-discount", ("age_over_65",), now, nonce="fresh-nonce-0123456789")
+    assert desk.check(proof, policy="senior-discount", now=now).valid
+    assert desk.check(proof, policy="senior-discount", now=now).reason == "replayed"
+    elsewhere = offline(world.residency[1], "senior-discount", ("age_over_65",), now, nonce="another-nonce-0123456")
+    assert desk.check(elsewhere, policy="library-card", now=now).reason == "audience_mismatch"
+    old = offline(world.residency[2], "senior-discount", ("age_over_65",), now - 600, nonce="old-nonce-0123456789ab")
+    assert desk.check(old, policy="senior-discount", now=now).reason == "kb_not_fresh"
+
+
+def test_sync_refuses_a_stranger_an_old_registry_and_a_changed_board(world, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(SyncError) as caught:
+        sync(world.issuer.settings.issuer_url, tmp_path / "x", fetch=world.fetch, now=int(time.time()),
+             issuer_jwks=public_jwks(new_es256_key()), board_jwks=world.board_jwks)  # fmt: skip
+    assert caught.value.reason == "unknown_key"
+    world.sync()
+    with pytest.raises(SyncError) as changed:
+        sync(world.issuer.settings.issuer_url, world.data, fetch=world.fetch, now=int(time.time()),
+             board_jwks=public_jwks(new_es256_key()))  # fmt: skip
+    assert changed.value.reason == "board_key_changed"
+    record = json.loads((world.data / "trust.json").read_text())
+    record["registry_version"] = 5
+    (world.data / "trust.json").write_text(json.dumps(record))
+    with pytest.raises(SyncError) as rollback:
+        sync(world.issuer.settings.issuer_url, world.data, fetch=world.fetch, now=int(time.time()))
+    assert rollback.value.reason == "registry_rollback"
+
+
+def test_a_tampered_trust_file_is_refused(world) -> None:  # type: ignore[no-untyped-def]
+    world.sync()
+    record = json.loads((world.data / "trust.json").read_text())
+    bundle = record["bundle"]
+    record["bundle"] = bundle[:-5] + ("AAAAA" if not bundle.endswith("AAAAA") else "BBBBB")
+    (world.data / "trust.json").write_text(json.dumps(record))
+    with pytest.raises(SyncError) as caught:
+        load_trust(world.data)
+    assert caught.value.reason in {"bad_signature", "bad_encoding"}

@@ -1,0 +1,198 @@
+"""The desk's verification engine: a proof, the desk's request or policy, the cached trust.
+
+Offline and in memory only. A :class:`Desk` holds a :class:`Trust` (issuer keys, signed status
+lists, the policy registry, all verified when they were synced) and a short replay guard of
+the nonces it has accepted. :meth:`Desk.check` answers one proof with a :class:`DeskResult`:
+valid or the reason, and only the claims the desk's policy allows (anything else the proof
+discloses is dropped and named in ``dropped``). It never raises for a bad proof, never writes,
+never opens a connection.
+
+Three kinds of proof:
+
+* an answer to this desk's request (``request=``): bound to its nonce and audience;
+* an offline proof (``cityid wallet show``): bound to ``cityid:offline:<policy>`` and fresh
+  within two minutes; its nonce is remembered so it cannot be shown twice;
+* paper (no key binding): only when the policy ``accepts_paper``, and reported as not bound.
+
+Example::
+
+    desk = Desk(trust)
+    request = desk.new_request("library-card", audience="desk:library-central", now=now)
+    result = desk.check(qr_text, request=request, now=now)
+    if result.valid: show(result.claims)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from credential import (
+    DEFAULT_LIMITS,
+    CredentialError,
+    DeskRequest,
+    KeyBindingError,
+    KeySet,
+    MalformedError,
+    PolicyError,
+    Reason,
+    StatusListToken,
+    VerifyOptions,
+    check_status,
+    decode_qr_text,
+    is_qr_text,
+    new_request,
+    offline_audience,
+    verify_presentation,
+)
+from credential._encoding import b64url_decode, parse_json_object
+from credential._sdjwt import split_presentation
+from policies import Policy, Registry, check_request
+
+OFFLINE_MAX_AGE = 120
+REQUEST_PROOF_MAX_AGE = 86_400  # a request lives at most a day (policies.check_request)
+REPLAY_MEMORY = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class Trust:
+    """What a desk relies on, verified at sync time."""
+
+    issuer_keys: KeySet
+    status_lists: Mapping[str, StatusListToken]
+    registry: Registry
+    synced_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class DeskResult:
+    valid: bool
+    reason: str
+    message: str
+    policy: str | None = None
+    claims: dict[str, Any] = field(default_factory=dict)
+    dropped: tuple[str, ...] = ()
+    """Claims the proof disclosed that the policy does not allow: not shown, only named."""
+    issuer: str | None = None
+    vct: str | None = None
+    device_bound: bool | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "valid": self.valid,
+            "reason": self.reason,
+            "message": self.message,
+            "policy": self.policy,
+            "claims": self.claims,
+            "dropped": list(self.dropped),
+            "issuer": self.issuer,
+            "vct": self.vct,
+            "device_bound": self.device_bound,
+        }
+
+
+def _refused(reason: str, message: str, policy: str | None = None) -> DeskResult:
+    return DeskResult(False, reason, message, policy)
+
+
+class Desk:
+    """One desk's verifier: trust, replay guard, and the checks. Thread-safe."""
+
+    def __init__(self, trust: Trust) -> None:
+        self.trust = trust
+        self._seen: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def new_request(
+        self, policy: str, *, audience: str, now: int, lifetime: int = 300, claims: tuple[str, ...] | None = None
+    ) -> DeskRequest:
+        """A fresh request for ``policy`` (all its claims unless fewer are given), checked."""
+        approved = self.trust.registry.policies.get(policy)
+        if approved is None:
+            raise PolicyError(Reason.UNKNOWN_POLICY, f"policy {policy!r} is not in the registry")
+        request = new_request(policy=policy, claims=claims or approved.claim_names, audience=audience, now=now,
+                              lifetime=lifetime, random_bytes=secrets.token_bytes(16))  # fmt: skip
+        check_request(request, self.trust.registry, now=now)
+        return request
+
+    def check(
+        self, proof: str, *, now: int, request: DeskRequest | None = None, policy: str | None = None
+    ) -> DeskResult:
+        """Check ``proof`` (QR text or compact SD-JWT) for ``request``, or, without a request,
+        as an offline or paper proof for ``policy``."""
+        policy_id = request.policy if request is not None else policy
+        try:
+            return self._check(proof, now=now, request=request, policy_id=policy_id)
+        except CredentialError as exc:
+            return _refused(exc.reason.value, exc.message, policy_id)
+        except Exception:
+            return _refused("internal_error", "the proof could not be checked (internal error)", policy_id)
+
+    def _check(self, proof: str, *, now: int, request: DeskRequest | None, policy_id: str | None) -> DeskResult:
+        if policy_id is None:
+            raise PolicyError(Reason.UNKNOWN_POLICY, "the desk has no policy to check against")
+        compact = decode_qr_text(proof.strip()) if is_qr_text(proof.lstrip()) else proof.strip()
+        if request is not None:
+            approved = check_request(request, self.trust.registry, now=now)
+            nonce: str | None = request.nonce
+            audience, wanted = request.audience, request.claims
+            max_age = REQUEST_PROOF_MAX_AGE  # the random nonce already proves it was made for this request
+        else:
+            approved = self._policy(policy_id, now)
+            audience, max_age, wanted = offline_audience(approved.id), OFFLINE_MAX_AGE, approved.claim_names
+            nonce = _key_binding_nonce(compact)
+        paper = compact.endswith("~")
+        if paper and not approved.accepts_paper:
+            raise PolicyError(Reason.PAPER_NOT_ACCEPTED, f"policy {approved.id!r} does not accept paper proofs")
+        verified = verify_presentation(
+            compact, issuer_keys=self.trust.issuer_keys, audience=audience, nonce=nonce or "-", now=now,
+            options=VerifyOptions(max_kb_age=max_age), unsafe_skip_key_binding=paper,
+        )  # fmt: skip
+        if verified.status is not None:
+            check_status(verified.status, self.trust.status_lists, now=now, max_age=approved.max_status_age)
+        elif not paper:
+            raise PolicyError(Reason.STATUS_UNAVAILABLE, "the credential has no status: it could not be revoked")
+        if not paper and nonce is not None:
+            self._remember(f"{audience}|{nonce}", now + max_age, now)
+        shown = {name: value for name, value in verified.claims.items() if name in wanted}
+        dropped = tuple(sorted(name for name in verified.claims if name not in wanted))
+        return DeskResult(True, "ok", "The proof is valid.", approved.id, shown, dropped, verified.issuer,
+                          verified.vct, verified.key_bound)  # fmt: skip
+
+    def _policy(self, policy_id: str, now: int) -> Policy:
+        approved = self.trust.registry.policies.get(policy_id)
+        if approved is None:
+            raise PolicyError(Reason.UNKNOWN_POLICY, f"policy {policy_id!r} is not in the registry")
+        if not approved.is_valid_on(dt.datetime.fromtimestamp(now, dt.UTC).date()):
+            raise PolicyError(Reason.POLICY_EXPIRED, f"policy {policy_id!r} expired on {approved.valid_until}")
+        return approved
+
+    def _remember(self, key: str, until: int, now: int) -> None:
+        """Refuse a nonce seen before (ECDSA signatures are malleable: never key on the bytes).
+        Entries leave memory once their proof could no longer be fresh anyway."""
+        with self._lock:
+            for seen in [seen for seen, expiry in self._seen.items() if expiry < now]:
+                del self._seen[seen]
+            if key in self._seen:
+                raise PolicyError(Reason.REPLAYED, "this proof was already shown here")
+            if len(self._seen) >= REPLAY_MEMORY:
+                self._seen.pop(next(iter(self._seen)))
+            self._seen[key] = until
+
+
+def _key_binding_nonce(compact: str) -> str | None:
+    """The nonce of a proof's key-binding JWT, read before it is verified (it is then checked)."""
+    _jwt, _disclosures, key_binding = split_presentation(compact, DEFAULT_LIMITS)
+    if not key_binding:
+        return None
+    parts = key_binding.split(".")
+    if len(parts) != 3:
+        raise MalformedError(Reason.MALFORMED, "the key binding is not a compact JWS")
+    nonce = parse_json_object(b64url_decode(parts[1]), DEFAULT_LIMITS, what="the key binding").get("nonce")
+    if not isinstance(nonce, str) or len(nonce) < 16:
+        raise KeyBindingError(Reason.NONCE_MISMATCH, "an offline proof needs a random nonce")
+    return nonce
