@@ -131,6 +131,7 @@ def message_sources() -> list[str]:
         ("wallet", None),
         ("cityid", {"words.py", "paper.py"}),
         ("issuer", {"desk.py", "paperpage.py"}),
+        ("verifier", {"app.py"}),
     ):
         for entry in resources.files(package).iterdir():
             if entry.name.endswith(".py") and (names is None or entry.name in names):

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
 import pytest
 from desk_support import answer, make_world, offline, paper
-from issuer_support import running_issuer
+from issuer_support import PASSPHRASE, running_issuer
+from typer.testing import CliRunner
 
+from cityid.cli import app
 from cityid.keyfile import new_es256_key, public_jwks
+from credential import encode_request_text
+from issuer.commands import export_trust
 from issuer.db import sessions
 from issuer.service import revoke_batch
 from verifier.engine import Desk
@@ -129,3 +134,36 @@ def test_a_tampered_trust_file_is_refused(world) -> None:  # type: ignore[no-unt
     with pytest.raises(SyncError) as caught:
         load_trust(world.data)
     assert caught.value.reason in {"bad_signature", "bad_encoding"}
+
+
+def test_the_verifier_commands_sync_from_a_package_and_check_offline(tmp_path: Path) -> None:
+    with running_issuer(tmp_path / "issuer") as issuer:
+        world = make_world(issuer, tmp_path / "desk")
+        (tmp_path / "issuer.json").write_text(json.dumps(issuer.client.get("/.well-known/jwt-vc-issuer").json()))
+        (tmp_path / "board.jwks").write_text(json.dumps(world.board_jwks))
+        os.environ.update(CITYID_ISSUER_PASSPHRASE=PASSPHRASE, CITYID_ISSUER_URL=issuer.settings.issuer_url)
+        try:
+            export_trust(tmp_path / "package.json", tmp_path / "issuer", None, with_status_lists=True)
+        finally:
+            del os.environ["CITYID_ISSUER_PASSPHRASE"], os.environ["CITYID_ISSUER_URL"]
+    runner = CliRunner()
+    data = str(tmp_path / "desk-cli")
+    synced = runner.invoke(app, ["verifier", "sync", str(tmp_path / "package.json"), "--data", data,
+                                 "--issuer-jwks", str(tmp_path / "issuer.json"),
+                                 "--board-jwks", str(tmp_path / "board.jwks")])  # fmt: skip
+    assert synced.exit_code == 0, synced.output
+    assert "1 status lists" in synced.output and "registry version 1" in synced.output
+    desk, now = Desk(load_trust(Path(data))), int(time.time())
+    request = desk.new_request("library-card", audience="desk:lib", now=now)
+    proof = answer(world.residency[0], request, now=now)
+    checked = runner.invoke(app, ["verifier", "check", proof, "--request", encode_request_text(request),
+                                  "--data", data, "--json"])  # fmt: skip
+    assert checked.exit_code == 0, checked.output
+    assert json.loads(checked.stdout)["claims"] == {"resident_of": "Riverton"}
+    printed = runner.invoke(app, ["verifier", "check", paper(world.residency[1], ("resident_of",)),
+                                  "--policy", "library-card", "--data", data])  # fmt: skip
+    assert printed.exit_code == 0 and "not bound to a device" in printed.stdout
+    unsynced = runner.invoke(
+        app, ["verifier", "check", proof, "--policy", "library-card", "--data", str(tmp_path / "none")]
+    )
+    assert unsynced.exit_code == 1 and "not_synced" in unsynced.stdout

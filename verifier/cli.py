@@ -386,3 +386,30 @@ def check_command(
         console.print(Text.assemble(("✘ NOT VALID", "bold red"), "  ", (str(result["reason"]), "red")))
         console.print(safe(result["message"]))
     raise typer.Exit(0 if result["valid"] else 1)
+
+
+@app.command("serve")
+def serve_command(
+    audience: Annotated[str, typer.Option(help="This desk's identifier, e.g. desk:library-central.")],
+    host: Annotated[str, typer.Option(help="Address to listen on; keep it local.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8500,
+    clear_after: Annotated[int, typer.Option(min=2, max=120, help="Seconds a result stays on screen.")] = 8,
+    data: DeskDataOption = None,
+) -> None:
+    """The desk app: a page to show the desk's request and scan residents' proofs with the
+    computer's camera, checked offline against the synced trust. Open http://HOST:PORT/."""
+    import logging  # noqa: PLC0415 - the web stack loads only for `serve`
+
+    import uvicorn  # noqa: PLC0415
+
+    from .app import create_desk_app  # noqa: PLC0415
+    from .sync import SyncError  # noqa: PLC0415
+
+    try:
+        application = create_desk_app(_desk_data(data), audience=audience, clear_after=clear_after)
+    except SyncError as exc:
+        errors.print(Text.assemble(("cannot start", "bold red"), f" [{exc.reason}] ", printable(exc.message)))
+        raise typer.Exit(1) from None
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    console.print(f"Desk app for {audience} at http://{host}:{port}/ (offline checks; nothing is recorded)")
+    uvicorn.run(application, host=host, port=port, log_level="warning", access_log=False, server_header=False)

@@ -1,0 +1,114 @@
+"""The desk app in Chromium with a fake camera playing a video of the wallet's QR code.
+
+The page asks the local server for its request, the test's wallet answers it, the answer is
+rendered as a QR image and played to Chromium as the camera (`--use-file-for-fake-video-capture`);
+the page must show the valid result with only the policy's claims, and for a stranger's proof
+the invalid one. Set CITYID_SCREENSHOTS=DIR to keep the screenshots (docs/images/ has them).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from browser import FLAGS, chromium_path
+from desk_support import answer, make_world
+from issuer_support import free_port, running_issuer
+from PIL import Image
+from playwright.sync_api import sync_playwright
+
+from cityid.qrimage import make_qr, to_png
+from credential import decode_qr_text, decode_request_text, encode_qr_text
+from verifier.app import create_desk_app
+
+
+def write_y4m(png: bytes, path: Path, frames: int = 20) -> None:
+    """A short 640x480 I420 video of the QR code on white, which Chromium loops as its camera."""
+    with Image.open(io.BytesIO(png)) as image:
+        qr = image.convert("L").resize((440, 440), Image.Resampling.NEAREST)
+    canvas = Image.new("L", (640, 480), 255)
+    canvas.paste(qr, (100, 20))
+    luma, chroma = canvas.tobytes(), bytes([128]) * (320 * 240)
+    with path.open("wb") as video:
+        video.write(b"YUV4MPEG2 W640 H480 F10:1 Ip A1:1 C420jpeg\n")
+        for _ in range(frames):
+            video.write(b"FRAME\n" + luma + chroma + chroma)
+
+
+@contextmanager
+def serving(app: object) -> Iterator[str]:
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))  # type: ignore[arg-type]
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+def scan_with_fake_camera(base: str, video: Path, policy: str, shot: str | None) -> dict[str, str]:
+    path = chromium_path()
+    if path is None:
+        message = "Chromium is not installed (Debian: apt-get install chromium); browser tests need it"
+        if os.environ.get("CITYID_REQUIRE_BROWSER") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    flags = [*FLAGS, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+             f"--use-file-for-fake-video-capture={video}"]  # fmt: skip
+    outside: list[str] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(path), args=flags)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            page.on("request", lambda r: outside.append(r.url) if not r.url.startswith(base) else None)
+            page.goto(f"{base}/?policy={policy}&lang=en")
+            page.wait_for_selector("#result:not([hidden])", timeout=30_000)
+            found = {
+                "class": page.get_attribute("#result", "class") or "",
+                "reason": page.get_attribute("#result", "data-reason") or "",
+                "verdict": page.inner_text("#verdict"),
+                "facts": page.inner_text("#facts"),
+            }
+            if shot and (keep := os.environ.get("CITYID_SCREENSHOTS")):
+                page.screenshot(path=str(Path(keep) / shot))
+            page.keyboard.press("Escape")
+            page.wait_for_selector("#result", state="hidden")
+        finally:
+            browser.close()
+    assert outside == [], outside
+    return found
+
+
+def test_the_desk_page_scans_a_wallet_proof_from_the_camera(tmp_path: Path) -> None:
+    with running_issuer(tmp_path / "issuer") as issuer:
+        world = make_world(issuer, tmp_path / "desk", count=2)
+        world.sync()
+    app = create_desk_app(world.data, audience="desk:rec", clear_after=30)
+    with serving(app) as base:
+        asked = httpx.get(f"{base}/api/request", params={"policy": "recreation-centre"}).json()
+        request = decode_request_text(asked["request"])
+        proof = answer(world.residency[0], request, disclose=("resident_of", "age_over_18", "age_over_65"),
+                       now=int(time.time()))  # fmt: skip
+        write_y4m(to_png(make_qr(proof)), tmp_path / "proof.y4m")
+        valid = scan_with_fake_camera(base, tmp_path / "proof.y4m", "recreation-centre", "desk-valid.png")
+        assert valid["class"] == "valid" and valid["reason"] == "ok"
+        assert "Lives in Riverton" in valid["facts"] and "Is 18 or older" in valid["facts"]
+        assert "65" not in valid["facts"]  # disclosed, but not the policy's: dropped, never shown
+
+        # The same proof again: its request is answered, so it is refused, in plain words.
+        again = scan_with_fake_camera(base, tmp_path / "proof.y4m", "recreation-centre", "desk-invalid.png")
+        assert again["class"] == "invalid" and again["reason"] in {"nonce_mismatch", "replayed"}
+        assert "another request" in again["verdict"] or "already shown" in again["verdict"]
+    assert decode_qr_text(encode_qr_text(decode_qr_text(proof)))

@@ -1,0 +1,208 @@
+"""The desk app: one page for desk staff, served on 127.0.0.1 by ``cityid verifier serve``.
+
+Pick the desk's policy, show the request QR for the resident's wallet, hold the resident's
+proof up to the computer's camera. The browser sends camera frames to this local server
+(never anywhere else), which finds the QR code with zxing-cpp and checks it with the desk
+engine against the synced trust. The page shows who issued it and the policy's claims only,
+or the reason in plain words, and clears itself. Nothing is written; the log holds counts and
+reason codes. Everything the page loads is served here (its content security policy says so).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from html import escape
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import FastAPI, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+
+from cityid.i18n import LANGUAGES, RIGHT_TO_LEFT, Translate, choose_language, translator
+from cityid.qrimage import QrImageError, decode_qr_images, make_qr, to_svg
+from cityid.words import claim_fact, claim_label
+from credential import QR_PREFIX, CredentialError, DeskRequest, encode_request_text
+
+from .engine import Desk, DeskResult
+from .sync import load_trust
+
+log = logging.getLogger("cityid.desk")
+MAX_FRAME_BYTES = 4 * 1024 * 1024
+_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "media-src 'self' blob:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'"
+)
+_HEADERS = {"Content-Security-Policy": _CSP, "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff",
+            "Referrer-Policy": "no-referrer"}  # fmt: skip
+
+
+def reason_words(_: Translate, reason: str) -> str:
+    """A refusal in plain words for desk staff."""
+    words = {
+        "revoked": _("This ID has been cancelled."),
+        "suspended": _("This ID is suspended."),
+        "status_stale": _("This desk's list of cancelled IDs is too old. Sync the desk, then scan again."),
+        "status_unavailable": _("This desk cannot tell whether this ID was cancelled. Sync the desk."),
+        "expired": _("This ID has expired."),
+        "replayed": _("This code was already shown. Ask for a new one."),
+        "paper_not_accepted": _("Paper proofs are not accepted at this desk."),
+        "nonce_mismatch": _("This code answers another request. Ask the resident to scan the desk's code again."),
+        "audience_mismatch": _("This code was made for another desk."),
+        "kb_not_fresh": _("This code is too old. Ask for a new one."),
+        "claims_exceed_policy": _("The request asks for more than this desk may."),
+    }
+    return words.get(reason, _("This proof is not valid."))
+
+
+class DeskApp:
+    """The app's state: the desk engine, one open request per policy, counts for the log."""
+
+    def __init__(self, data: Path, audience: str) -> None:
+        self.data, self.audience = data, audience
+        self.desk = Desk(load_trust(data))
+        self.requests: dict[str, DeskRequest] = {}
+        self.counts: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def request(self, policy: str, now: int, *, fresh: bool = False) -> DeskRequest:
+        with self._lock:
+            current = self.requests.get(policy)
+            if fresh or current is None or current.expires_at <= now + 30:
+                current = self.requests[policy] = self.desk.new_request(policy, audience=self.audience, now=now)
+            return current
+
+    def check(self, text: str, policy: str, now: int) -> DeskResult:
+        request = self.request(policy, now)
+        result = self.desk.check(text, request=request, now=now)
+        if result.reason in {"nonce_mismatch", "audience_mismatch"}:  # perhaps an offline proof for this policy
+            offline = self.desk.check(text, policy=policy, now=now)
+            result = offline if offline.valid or offline.reason != "audience_mismatch" else result
+        if result.valid:
+            self.request(policy, now, fresh=True)  # a request is answered once
+        with self._lock:
+            self.counts[result.reason] += 1
+        log.info("check reason=%s total=%d", result.reason, sum(self.counts.values()))
+        return result
+
+
+def _result_json(_: Translate, result: DeskResult) -> dict[str, Any]:
+    return {
+        "valid": result.valid,
+        "reason": result.reason,
+        "words": _("Valid") if result.valid else reason_words(_, result.reason),
+        "facts": [claim_fact(_, name, value) for name, value in result.claims.items()],
+        "issuer": result.issuer,
+        "issuer_label": _("Issued by"),
+        "device_bound": result.device_bound,
+        "paper_note": _("Paper proof: not tied to a phone.") if result.device_bound is False else "",
+    }
+
+
+def _page(_: Translate, language: str, app: DeskApp) -> str:
+    options = "".join(
+        f'<option value="{policy.id}">{_escape(policy.title_in(language))}</option>'
+        for policy in app.desk.trust.registry.policies.values()
+    )
+    languages = "".join(
+        f'<a href="?lang={code}" lang="{code}"{" aria-current=page" if code == language else ""}>{name}</a>'
+        for code, name in LANGUAGES.items()
+    )
+    direction = "rtl" if language in RIGHT_TO_LEFT else "ltr"
+    return f"""<!DOCTYPE html>
+<html lang="{language}" dir="{direction}">
+<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{_escape(_("Desk check"))}</title><link rel="stylesheet" href="/static/desk.css"></head>
+<body data-lang="{language}">
+<header><strong>cityid</strong> <span>{_escape(_("Desk check"))}</span> <nav>{languages}</nav></header>
+<main>
+<section id="setup">
+<label for="policy">{_escape(_("This desk's service"))}</label>
+<select id="policy">{options}</select>
+<button id="renew" type="button">{_escape(_("New request"))}</button>
+</section>
+<section id="ask" aria-live="polite">
+<h2>{_escape(_("1. The resident scans this with the wallet"))}</h2>
+<div id="request-qr"></div>
+<p id="asks"></p>
+</section>
+<section id="scan">
+<h2>{_escape(_("2. Hold the resident's code up to the camera"))}</h2>
+<video id="camera" autoplay muted playsinline></video>
+<canvas id="frame" hidden></canvas>
+<p id="camera-state" role="status"></p>
+<label for="typed">{_escape(_("Or scan with a handheld scanner into this box"))}</label>
+<input id="typed" autocomplete="off" spellcheck="false">
+</section>
+<section id="result" hidden tabindex="-1" aria-live="assertive">
+<p id="verdict"></p><ul id="facts"></ul><p id="issuer"></p><p id="paper"></p>
+<p class="hint">{_escape(_("Clears in a few seconds. Press Escape to clear now."))}</p>
+</section>
+</main>
+<script src="/static/desk.js"></script>
+</body></html>
+"""
+
+
+def _escape(text: str) -> str:
+    return escape(text)
+
+
+def create_desk_app(data: Path, *, audience: str, clear_after: int = 8) -> FastAPI:
+    """The desk app over the trust synced into ``data``, for the desk called ``audience``."""
+    state = DeskApp(data, audience)
+    app = FastAPI(title="cityid desk", docs_url=None, redoc_url=None, openapi_url=None)
+    static = resources.files("verifier").joinpath("static")
+
+    @app.get("/", response_class=HTMLResponse)
+    def page(lang: Annotated[str | None, Query(max_length=16)] = None) -> HTMLResponse:
+        language = choose_language(lang, {})
+        return HTMLResponse(_page(translator(language), language, state), headers=_HEADERS)
+
+    @app.get("/static/{name}")
+    def asset(name: str) -> Response:
+        kinds = {"desk.js": "text/javascript", "desk.css": "text/css"}
+        if name not in kinds:
+            return Response(status_code=404)
+        body = static.joinpath(name).read_text(encoding="utf-8").replace("__CLEAR_AFTER__", str(clear_after))
+        return Response(body, media_type=kinds[name], headers=_HEADERS)
+
+    @app.get("/api/request")
+    def request(policy: Annotated[str, Query(max_length=64)], lang: Annotated[str, Query(max_length=16)] = "en",
+                fresh: bool = False) -> JSONResponse:  # fmt: skip
+        _ = translator(choose_language(lang, {}))
+        try:
+            desk_request = state.request(policy, int(time.time()), fresh=fresh)
+        except CredentialError as exc:
+            return JSONResponse({"reason": exc.reason.value}, status_code=400, headers=_HEADERS)
+        text = encode_request_text(desk_request)
+        return JSONResponse(
+            {"request": text, "svg": to_svg(make_qr(text), title="Desk request"), "expires_at": desk_request.expires_at,
+             "asks": [claim_label(_, name) for name in desk_request.claims]},
+            headers=_HEADERS,
+        )  # fmt: skip
+
+    @app.post("/api/scan")
+    async def scan(http: Request, policy: Annotated[str, Query(max_length=64)],
+                   lang: Annotated[str, Query(max_length=16)] = "en") -> JSONResponse:  # fmt: skip
+        body = await http.body()
+        if len(body) > MAX_FRAME_BYTES:
+            return JSONResponse({"found": False, "reason": "too_large"}, status_code=413, headers=_HEADERS)
+        if body[:5].upper() == QR_PREFIX.encode() or body[:4] == b"eyJ":
+            texts = [body.decode("ascii", errors="replace").strip()]  # typed by a handheld scanner
+        else:
+            try:
+                texts = [text for text in decode_qr_images(body) if text.startswith(QR_PREFIX)]
+            except QrImageError:
+                texts = []
+        if not texts:
+            return JSONResponse({"found": False}, headers=_HEADERS)
+        result = state.check(texts[0], policy, int(time.time()))
+        _ = translator(choose_language(lang, {}))
+        return JSONResponse({"found": True, "result": _result_json(_, result)}, headers=_HEADERS)
+
+    app.state.desk = state
+    return app
