@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -10,7 +11,7 @@ from pathlib import Path
 
 from cityid.demo import REQUESTED, run_scenario
 from cityid.qrimage import decode_qr_image
-from credential import decode_qr_text
+from credential import decode_qr_text, decode_request_text
 
 
 def test_scenario_discloses_exactly_the_requested_claims() -> None:
@@ -27,9 +28,11 @@ def test_scenario_discloses_exactly_the_requested_claims() -> None:
 
 
 def _cityid(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": "240"}  # one sentence per line, so the test can look for it
     return subprocess.run(
-        [sys.executable, "-m", "cityid", *args], capture_output=True, text=True, timeout=120, cwd=cwd, check=False
-    )
+        [sys.executable, "-m", "cityid", *args], capture_output=True, text=True, timeout=120, cwd=cwd, check=False,
+        env=env,
+    )  # fmt: skip
 
 
 def test_demo_out_then_verify_the_png(tmp_path: Path) -> None:
@@ -64,11 +67,16 @@ def test_demo_out_then_verify_the_png(tmp_path: Path) -> None:
         result = json.loads(verify.stdout)
         assert result["valid"] is True
         assert set(result["claims"]) == {"resident_of", "age_over_18"}
+    assert decode_request_text((out / "request-qr.txt").read_text().strip()).nonce == request["nonce"]
 
 
 def test_demo_tells_the_story(tmp_path: Path) -> None:
     demo = _cityid("demo", cwd=tmp_path)
     assert demo.returncode == 0
-    for words in ("The city issues", "The library desk asks", "QR version", "VALID", "audience_mismatch"):
-        assert words in demo.stdout
+    story = demo.stdout
+    for words in ("enrolment desk", "received over HTTP 5 residency, 5 identity", "not found", "synced its trust",
+                  "They will not see", "QR version", "VALID", "Lives in Riverton", "REFUSED replayed",
+                  "REFUSED revoked"):  # fmt: skip
+        assert words in story, words
+    assert "FOUND" not in story
     assert list(tmp_path.iterdir()) == [], "without --out the demo writes nothing"
