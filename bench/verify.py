@@ -136,7 +136,7 @@ def _reference(proof: str, issuer: SigningKey) -> Callable[[], None]:
     return reference
 
 
-def _desk(issuer: SigningKey, trusted: KeySet, now: int, count: int) -> Callable[[], None]:
+def _desk(issuer: SigningKey, trusted: KeySet, now: int, count: int) -> tuple[Callable[[], None], Callable[[], None]]:
     """The desk engine end to end from QR text: a synced trust with a 1,000,000-entry status list
     and a signed policy registry, the request check, the status bit, the policy's claims and the
     replay guard. Every call checks a different proof for a different request (replays are
@@ -167,13 +167,17 @@ def _desk(issuer: SigningKey, trusted: KeySet, now: int, count: int) -> Callable
                         nonce=request.nonce, now=now)  # fmt: skip
         work.append((request, encode_qr_text(proof)))
     pending = iter(work)
+    floors = iter([_floor(decode_qr_text(text), issuer) for _request, text in work])
 
     def engine() -> None:
         request, text = next(pending)
         result = desk.check(text, request=request, now=now)
         assert result.valid, result.reason
 
-    return engine
+    def floor_on_the_same_proofs() -> None:
+        next(floors)()
+
+    return engine, floor_on_the_same_proofs
 
 
 def measure(candidates: dict[str, Callable[[], None]], rounds: int, iterations: dict[str, int]) -> dict[str, float]:
@@ -207,13 +211,15 @@ def main() -> None:
     def ours_from_qr_text() -> None:
         verify_presentation(decode_qr_text(qr_text), issuer_keys=trusted, audience=AUDIENCE, nonce=NONCE, now=now)
 
+    desk_engine, desk_floor = _desk(issuer, trusted, now, arguments.rounds * arguments.iterations + 1)
     candidates = {
         "cityid verify (compact)": ours,
         "cityid verify (from QR text)": ours_from_qr_text,
         "lower bound: signatures+digests only": _signatures_and_digests_only(proof, trusted),
         "reference sd-jwt 0.10.4": _reference(proof, issuer),
         "floor: 2 x ES256 + holder key": _floor(proof, issuer),
-        "desk engine (QR, trust, status)": _desk(issuer, trusted, now, arguments.rounds * arguments.iterations + 1),
+        "desk engine (QR, trust, status)": desk_engine,
+        "floor on the desk's fresh proofs": desk_floor,
     }
     ours()  # a proof that does not verify must not be benchmarked
     iterations = {name: arguments.iterations // (8 if name.startswith("reference") else 1) for name in candidates}
@@ -228,7 +234,7 @@ def main() -> None:
         f"{len(qr_text)} chars QR text"
     )
     for name, seconds in best.items():
-        print(f"{name:34} {seconds * 1e6:9.1f} us/verify {1 / seconds:10.0f} verifies/s")
+        print(f"{name:36} {seconds * 1e6:9.1f} us/verify {1 / seconds:10.0f} verifies/s")
     ours_time = best["cityid verify (compact)"]
     print(f"from QR text / compact: {best['cityid verify (from QR text)'] / ours_time:.3f}")
     lower_bound = best["lower bound: signatures+digests only"]
@@ -236,8 +242,10 @@ def main() -> None:
     print(f"reference / lower bound: {reachable:.2f} (about the most any Python verifier could reach here)")
     ratio_vs_reference = best["reference sd-jwt 0.10.4"] / ours_time
     ratio_vs_floor = ours_time / best["floor: 2 x ES256 + holder key"]
-    desk_vs_floor = best["desk engine (QR, trust, status)"] / best["floor: 2 x ES256 + holder key"]
-    print(f"desk_engine_ratio_vs_floor={desk_vs_floor:.3f} (target <= 1.6)")
+    desk_time = best["desk engine (QR, trust, status)"]
+    print(f"desk engine / floor on one repeated proof: {desk_time / best['floor: 2 x ES256 + holder key']:.3f}")
+    desk_vs_floor = desk_time / best["floor on the desk's fresh proofs"]
+    print(f"desk_engine_ratio_vs_floor={desk_vs_floor:.3f} (same fresh proofs for both; target <= 1.6)")
     print(f"ratio_vs_reference={ratio_vs_reference:.2f} ratio_vs_floor={ratio_vs_floor:.3f}")
     sys.stdout.flush()
 

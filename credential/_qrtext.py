@@ -18,6 +18,7 @@ The version in the prefix pins the dictionary: ``DICTIONARY_V1`` must never chan
 
 from __future__ import annotations
 
+import binascii
 import re
 import zlib
 
@@ -171,6 +172,14 @@ def _read_segments(data: bytes) -> tuple[list[tuple[int, int, bytes | int]], int
             return segments, position
 
 
+_TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
+
+
+def _b64url_bytes(data: bytes) -> bytes:
+    """Unpadded base64url as bytes, for text that stays bytes (the hot path of decoding)."""
+    return binascii.b2a_base64(data, newline=False).translate(_TO_URLSAFE).rstrip(b"=")
+
+
 def _missing() -> MalformedError:
     return MalformedError(Reason.MALFORMED, "QR payload is missing random bytes")
 
@@ -187,7 +196,7 @@ def _restore_random(body: bytes, data: bytes, offset: int) -> tuple[bytes, int]:
         count = body[marker + 1]
         if count == 0 or offset + count > len(data):
             raise _missing()
-        pieces += (body[position:marker], b'"', b64url_encode(data[offset : offset + count]).encode("ascii"), b'"')
+        pieces += (body[position:marker], b'"', _b64url_bytes(data[offset : offset + count]), b'"')
         offset += count
         position = marker + 2
     pieces.append(body[position:])

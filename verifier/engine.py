@@ -55,6 +55,7 @@ from policies import Policy, Registry, check_request
 
 OFFLINE_MAX_AGE = 120
 REQUEST_PROOF_MAX_AGE = 86_400  # a request lives at most a day (policies.check_request)
+_OPTIONS = {age: VerifyOptions(max_kb_age=age) for age in (OFFLINE_MAX_AGE, REQUEST_PROOF_MAX_AGE)}
 REPLAY_MEMORY = 100_000
 
 
@@ -150,7 +151,7 @@ class Desk:
             raise PolicyError(Reason.PAPER_NOT_ACCEPTED, f"policy {approved.id!r} does not accept paper proofs")
         verified = verify_presentation(
             compact, issuer_keys=self.trust.issuer_keys, audience=audience, nonce=nonce or "-", now=now,
-            options=VerifyOptions(max_kb_age=max_age), unsafe_skip_key_binding=paper,
+            options=_OPTIONS[max_age], unsafe_skip_key_binding=paper,
         )  # fmt: skip
         if verified.status is not None:
             check_status(verified.status, self.trust.status_lists, now=now, max_age=approved.max_status_age)
