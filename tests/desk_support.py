@@ -27,6 +27,7 @@ class World:
     board_jwks: dict[str, Any]
     residency: list[Received]
     identity: list[Received]
+    revocation_code: str
 
     def fetch(self, url: str) -> str:
         return self.issuer.client.get(url).text
@@ -40,7 +41,7 @@ class World:
 def publish_registry(issuer: Issuer) -> dict[str, Any]:
     board = new_es256_key()
     chosen = [lp.policy for lp in load_policies([bundled_catalog()]) if lp.policy and lp.policy.id in DESK_POLICIES]
-    registry = sign_registry(chosen, board, issuer="Board", version=1, now=int(time.time()), lifetime=86_400,
+    registry = sign_registry(chosen, board, issuer="Board", version=1, now=int(time.time()), lifetime=30 * 86_400,
                              catalogue=default_catalogue())  # fmt: skip
     (issuer.settings.data / "registry.jwt").write_text(registry)
     return public_jwks(board)
@@ -48,9 +49,10 @@ def publish_registry(issuer: Issuer) -> dict[str, Any]:
 
 def make_world(issuer: Issuer, data: Path, count: int = 4) -> World:
     board = publish_registry(issuer)
-    received = issuer.receive(issuer.offer(enrolled()), count=count)
+    offer = issuer.offer(enrolled())
+    received = issuer.receive(offer, count=count)
     return World(issuer, data, board, [r for r in received if r.configuration == "residency"],
-                 [r for r in received if r.configuration == "identity"])  # fmt: skip
+                 [r for r in received if r.configuration == "identity"], offer.revocation_code)  # fmt: skip
 
 
 def answer(item: Received, request: DeskRequest, *, disclose: tuple[str, ...] | None = None, now: int) -> str:

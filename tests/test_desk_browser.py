@@ -26,7 +26,9 @@ from PIL import Image
 from playwright.sync_api import sync_playwright
 
 from cityid.qrimage import make_qr, to_png
-from credential import decode_qr_text, decode_request_text, encode_qr_text
+from credential import decode_request_text
+from issuer.db import sessions
+from issuer.service import revoke_batch
 from verifier.app import create_desk_app
 
 
@@ -91,24 +93,46 @@ def scan_with_fake_camera(base: str, video: Path, policy: str, shot: str | None)
     return found
 
 
+def _proof_video(base: str, item: object, tmp_path: Path, name: str, now: int) -> Path:
+    asked = httpx.get(f"{base}/api/request", params={"policy": "recreation-centre"}).json()
+    request = decode_request_text(asked["request"])
+    proof = answer(item, request, disclose=("resident_of", "age_over_18", "age_over_65"), now=now)  # type: ignore[arg-type]
+    write_y4m(to_png(make_qr(proof)), tmp_path / name)
+    return tmp_path / name
+
+
 def test_the_desk_page_scans_a_wallet_proof_from_the_camera(tmp_path: Path) -> None:
     with running_issuer(tmp_path / "issuer") as issuer:
-        world = make_world(issuer, tmp_path / "desk", count=2)
+        world = make_world(issuer, tmp_path / "desk", count=4)
         world.sync()
-    app = create_desk_app(world.data, audience="desk:rec", clear_after=30)
-    with serving(app) as base:
-        asked = httpx.get(f"{base}/api/request", params={"policy": "recreation-centre"}).json()
-        request = decode_request_text(asked["request"])
-        proof = answer(world.residency[0], request, disclose=("resident_of", "age_over_18", "age_over_65"),
-                       now=int(time.time()))  # fmt: skip
-        write_y4m(to_png(make_qr(proof)), tmp_path / "proof.y4m")
-        valid = scan_with_fake_camera(base, tmp_path / "proof.y4m", "recreation-centre", "desk-valid.png")
-        assert valid["class"] == "valid" and valid["reason"] == "ok"
-        assert "Lives in Riverton" in valid["facts"] and "Is 18 or older" in valid["facts"]
-        assert "65" not in valid["facts"]  # disclosed, but not the policy's: dropped, never shown
+        app = create_desk_app(world.data, audience="desk:rec", clear_after=30)
+        with serving(app) as base:
+            video = _proof_video(base, world.residency[0], tmp_path, "proof.y4m", int(time.time()))
+            valid = scan_with_fake_camera(base, video, "recreation-centre", "desk-valid.png")
+            assert valid["class"] == "valid" and valid["reason"] == "ok"
+            assert "Lives in Riverton" in valid["facts"] and "Is 18 or older" in valid["facts"]
+            assert "65" not in valid["facts"]  # disclosed, but not the policy's: dropped, never shown
 
-        # The same proof again: its request is answered, so it is refused, in plain words.
-        again = scan_with_fake_camera(base, tmp_path / "proof.y4m", "recreation-centre", "desk-invalid.png")
-        assert again["class"] == "invalid" and again["reason"] in {"nonce_mismatch", "replayed"}
-        assert "another request" in again["verdict"] or "already shown" in again["verdict"]
-    assert decode_qr_text(encode_qr_text(decode_qr_text(proof)))
+            # The same proof again: its request is answered, so it is refused, in plain words.
+            again = scan_with_fake_camera(base, video, "recreation-centre", "desk-invalid.png")
+            assert again["class"] == "invalid" and again["reason"] in {"nonce_mismatch", "replayed"}
+            assert "another request" in again["verdict"] or "already shown" in again["verdict"]
+
+            # The phone is lost: the batch is revoked, the desk syncs, the next proof is refused.
+            with sessions(issuer.engine).begin() as session:
+                revoke_batch(session, issuer.clerk(), world.revocation_code, now=int(time.time()))
+            issuer.client.app.state.runtime.status_cache.invalidate()
+            world.sync()
+            video = _proof_video(base, world.residency[1], tmp_path, "revoked.y4m", int(time.time()))
+            revoked = scan_with_fake_camera(base, video, "recreation-centre", "desk-revoked.png")
+            assert (revoked["class"], revoked["reason"]) == ("invalid", "revoked")
+            assert "cancelled" in revoked["verdict"]
+
+        # Two days without a sync: the desk's status list has expired.
+        later = time.time() + 2 * 86_400
+        stale_app = create_desk_app(world.data, audience="desk:rec", clear_after=30, clock=lambda: later)
+        with serving(stale_app) as base:
+            video = _proof_video(base, world.residency[2], tmp_path, "stale.y4m", int(later))
+            stale = scan_with_fake_camera(base, video, "recreation-centre", "desk-stale.png")
+            assert (stale["class"], stale["reason"]) == ("invalid", "status_stale")
+            assert "Sync the desk" in stale["verdict"]

@@ -14,6 +14,7 @@ import logging
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from html import escape
 from importlib import resources
 from pathlib import Path
@@ -28,7 +29,7 @@ from cityid.words import claim_fact, claim_label
 from credential import QR_PREFIX, CredentialError, DeskRequest, encode_request_text
 
 from .engine import Desk, DeskResult
-from .sync import load_trust
+from .sync import TRUST_FILE, load_trust
 
 log = logging.getLogger("cityid.desk")
 MAX_FRAME_BYTES = 4 * 1024 * 1024
@@ -59,14 +60,35 @@ def reason_words(_: Translate, reason: str) -> str:
 
 
 class DeskApp:
-    """The app's state: the desk engine, one open request per policy, counts for the log."""
+    """The app's state: the desk engine, one open request per policy, counts for the log.
 
-    def __init__(self, data: Path, audience: str) -> None:
-        self.data, self.audience = data, audience
-        self.desk = Desk(load_trust(data))
+    When ``cityid verifier sync`` replaces the trust file, the next request or scan picks it
+    up (the file is only ever read here).
+    """
+
+    def __init__(self, data: Path, audience: str, clock: Callable[[], float] = time.time) -> None:
+        self.data, self.audience, self.clock = data, audience, clock
+        self._loaded = self._stamp()
+        self.desk = Desk(load_trust(data, now=self.now()))
         self.requests: dict[str, DeskRequest] = {}
         self.counts: Counter[str] = Counter()
         self._lock = threading.Lock()
+
+    def now(self) -> int:
+        return int(self.clock())
+
+    def _stamp(self) -> tuple[int, int]:
+        status = (self.data / TRUST_FILE).stat()
+        return status.st_mtime_ns, status.st_size
+
+    def refresh(self) -> None:
+        """Reload the trust if a sync has replaced it since (the replay guard starts afresh)."""
+        stamp = self._stamp()
+        if stamp != self._loaded:
+            with self._lock:
+                self.desk = Desk(load_trust(self.data, now=self.now()))
+                self.requests.clear()
+                self._loaded = stamp
 
     def request(self, policy: str, now: int, *, fresh: bool = False) -> DeskRequest:
         with self._lock:
@@ -76,6 +98,7 @@ class DeskApp:
             return current
 
     def check(self, text: str, policy: str, now: int) -> DeskResult:
+        self.refresh()
         request = self.request(policy, now)
         result = self.desk.check(text, request=request, now=now)
         if result.reason in {"nonce_mismatch", "audience_mismatch"}:  # perhaps an offline proof for this policy
@@ -151,9 +174,12 @@ def _escape(text: str) -> str:
     return escape(text)
 
 
-def create_desk_app(data: Path, *, audience: str, clear_after: int = 8) -> FastAPI:
-    """The desk app over the trust synced into ``data``, for the desk called ``audience``."""
-    state = DeskApp(data, audience)
+def create_desk_app(
+    data: Path, *, audience: str, clear_after: int = 8, clock: Callable[[], float] = time.time
+) -> FastAPI:
+    """The desk app over the trust synced into ``data``, for the desk called ``audience``.
+    ``clock`` is for tests that need tomorrow."""
+    state = DeskApp(data, audience, clock)
     app = FastAPI(title="cityid desk", docs_url=None, redoc_url=None, openapi_url=None)
     static = resources.files("verifier").joinpath("static")
 
@@ -175,7 +201,8 @@ def create_desk_app(data: Path, *, audience: str, clear_after: int = 8) -> FastA
                 fresh: bool = False) -> JSONResponse:  # fmt: skip
         _ = translator(choose_language(lang, {}))
         try:
-            desk_request = state.request(policy, int(time.time()), fresh=fresh)
+            state.refresh()
+            desk_request = state.request(policy, state.now(), fresh=fresh)
         except CredentialError as exc:
             return JSONResponse({"reason": exc.reason.value}, status_code=400, headers=_HEADERS)
         text = encode_request_text(desk_request)
@@ -200,7 +227,7 @@ def create_desk_app(data: Path, *, audience: str, clear_after: int = 8) -> FastA
                 texts = []
         if not texts:
             return JSONResponse({"found": False}, headers=_HEADERS)
-        result = state.check(texts[0], policy, int(time.time()))
+        result = state.check(texts[0], policy, state.now())
         _ = translator(choose_language(lang, {}))
         return JSONResponse({"found": True, "result": _result_json(_, result)}, headers=_HEADERS)
 
