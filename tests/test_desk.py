@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -12,8 +15,10 @@ from desk_support import answer, make_world, offline, paper
 from issuer_support import PASSPHRASE, running_issuer
 from typer.testing import CliRunner
 
+from cityid.camerasim import camera_frame
 from cityid.cli import app
 from cityid.keyfile import new_es256_key, public_jwks
+from cityid.qrimage import make_qr
 from credential import encode_request_text
 from issuer.commands import export_trust
 from issuer.db import sessions
@@ -167,3 +172,32 @@ def test_the_verifier_commands_sync_from_a_package_and_check_offline(tmp_path: P
         app, ["verifier", "check", proof, "--policy", "library-card", "--data", str(tmp_path / "none")]
     )
     assert unsynced.exit_code == 1 and "not_synced" in unsynced.stdout
+
+
+def test_with_the_network_cut_off_the_desk_checks_a_camera_image(tmp_path: Path) -> None:
+    """`cityid verifier check` in a new network namespace (no interface is up, not even
+    loopback): a camera photo of the proof is valid, and after a revocation and a sync the next
+    one is refused as revoked. (Stale lists: the engine and browser tests, which set the clock.)"""
+    if shutil.which("unshare") is None or subprocess.run(["unshare", "-n", "true"], check=False).returncode != 0:
+        pytest.skip("cannot make a network namespace here (unshare -n): the offline check is covered by test_privacy")
+    with running_issuer(tmp_path / "issuer") as issuer:
+        world = make_world(issuer, tmp_path / "desk")
+        world.sync()
+        desk, now = Desk(load_trust(world.data)), int(time.time())
+
+        def offline_check(item, name: str, when: int) -> dict[str, object]:  # type: ignore[no-untyped-def]
+            request = desk.new_request("library-card", audience="desk:lib", now=when)
+            photo = tmp_path / name
+            photo.write_bytes(camera_frame(make_qr(answer(item, request, now=when)), seed=when))
+            command = [sys.executable, "-m", "cityid", "verifier", "check", str(photo), "--request",
+                       encode_request_text(request), "--data", str(world.data), "--json"]  # fmt: skip
+            done = subprocess.run(["unshare", "-n", *command], capture_output=True, text=True, check=False, timeout=120)
+            return json.loads(done.stdout)
+
+        valid = offline_check(world.residency[0], "valid.jpg", now)
+        assert valid["valid"] is True and valid["claims"] == {"resident_of": "Riverton"}
+        with sessions(issuer.engine).begin() as session:
+            revoke_batch(session, issuer.clerk(), world.revocation_code, now=now)
+        issuer.client.app.state.runtime.status_cache.invalidate()
+        world.sync()
+        assert offline_check(world.residency[1], "revoked.jpg", now)["reason"] == "revoked"
