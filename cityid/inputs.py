@@ -14,7 +14,6 @@ from credential import DEFAULT_LIMITS, KeySet, MalformedError, Reason, decode_qr
 
 from .qrimage import MAX_IMAGE_BYTES, QrImageError, decode_qr_image
 
-MAX_JWKS_BYTES = 1_000_000
 _IMAGE_MAGIC = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"BM", b"RIFF", b"II*\x00", b"MM\x00*")
 
 
@@ -75,17 +74,20 @@ def load_proof(argument: str) -> str:
         return compact_from_text(proof_text(_read_bounded(None)))
     if is_qr_text(argument.lstrip()) or "~" in argument:
         return compact_from_text(argument)
+    path = _existing_file(argument, "cityid QR text (CID1:...) or a compact SD-JWT")
+    return compact_from_text(proof_text(_read_bounded(path)))
+
+
+def _existing_file(argument: str, otherwise: str) -> Path:
+    """``argument`` as the path of an existing file, or ``unreadable_input`` saying what else it could be."""
     path = Path(argument)
     try:
         is_file = path.is_file()
     except (OSError, ValueError):  # a name too long, or with a NUL byte
         is_file = False
     if not is_file:
-        raise InputError(
-            "unreadable_input",
-            f"{argument[:60]!r} is not a file, cityid QR text (CID1:...) or a compact SD-JWT",
-        )
-    return compact_from_text(proof_text(_read_bounded(path)))
+        raise InputError("unreadable_input", f"{argument[:60]!r} is not a file, {otherwise}")
+    return path
 
 
 def read_text_or_qr(argument: str, *, what: str, prefix: str) -> str:
@@ -95,21 +97,14 @@ def read_text_or_qr(argument: str, *, what: str, prefix: str) -> str:
         return proof_text(_read_bounded(None))
     if argument.lstrip().startswith(prefix):
         return argument
-    path = Path(argument)
-    try:
-        is_file = path.is_file()
-    except (OSError, ValueError):  # a name too long, or with a NUL byte
-        is_file = False
-    if not is_file:
-        raise InputError("unreadable_input", f"{argument[:60]!r} is not a file or {what} text ({prefix}...)")
-    return proof_text(_read_bounded(path))
+    return proof_text(_read_bounded(_existing_file(argument, f"or {what} text ({prefix}...)")))
 
 
 MAX_DOCUMENT_BYTES = 1024 * 1024
 
 
-def read_bounded_text(path: Path, *, what: str) -> str:
-    """A text document (a signed registry or bundle) of at most 1 MB, as ASCII-safe text."""
+def _read_document(path: Path, what: str) -> bytes:
+    """A file of at most 1 MB (keys, registries, bundles), or an ``InputError`` naming it."""
     try:
         with path.open("rb") as file:
             data = file.read(MAX_DOCUMENT_BYTES + 1)
@@ -117,7 +112,12 @@ def read_bounded_text(path: Path, *, what: str) -> str:
         raise InputError("unreadable_input", f"cannot read {what} from {path}: {exc.strerror}") from exc
     if len(data) > MAX_DOCUMENT_BYTES:
         raise InputError("too_large", f"{what} is larger than 1 MB")
-    return data.decode("utf-8", errors="replace").strip()
+    return data
+
+
+def read_bounded_text(path: Path, *, what: str) -> str:
+    """A text document (a signed registry or bundle) of at most 1 MB, as ASCII-safe text."""
+    return _read_document(path, what).decode("utf-8", errors="replace").strip()
 
 
 def load_json(path: Path, *, what: str) -> Any:
@@ -130,13 +130,7 @@ def load_json(path: Path, *, what: str) -> Any:
 
 def load_key_set(path: Path) -> KeySet:
     """Trusted issuer keys from a JWKS file or SD-JWT VC issuer metadata."""
-    try:
-        with path.open("rb") as file:
-            data = file.read(MAX_JWKS_BYTES + 1)
-    except OSError as exc:
-        raise InputError("unreadable_input", f"cannot read issuer keys from {path}: {exc.strerror}") from exc
-    if len(data) > MAX_JWKS_BYTES:
-        raise InputError("too_large", "the issuer key file is larger than 1 MB")
+    data = _read_document(path, "the issuer keys")
     try:
         document: Any = json.loads(data)
     except (ValueError, RecursionError):

@@ -7,7 +7,7 @@ critical extensions, so we must fail closed). Signature checking itself is the k
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
 
@@ -68,6 +68,32 @@ def _shown(value: object) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
+def _verified(
+    token: str,
+    key_for: Callable[[Mapping[str, Any]], VerifyingKey],
+    *,
+    typ: str,
+    what: str,
+    limits: Limits,
+    algorithms: frozenset[str],
+) -> tuple[VerifyingKey, dict[str, Any]]:
+    """The key that signed ``token`` and its payload: header checked first, the key chosen by
+    ``key_for(header)`` with its own pinned algorithm, the payload parsed after the signature."""
+    if not isinstance(token, str):
+        raise MalformedError(Reason.MALFORMED, f"{what} must be text")
+    if len(token) > limits.max_presentation_chars:
+        raise MalformedError(Reason.TOO_LARGE, f"{what} is longer than {limits.max_presentation_chars} characters")
+    header_segment, payload_segment, signature = split_jws(token.strip(), what)
+    header = checked_header(header_segment, typ, algorithms, limits, what)
+    key = key_for(header)
+    if key.alg != header["alg"]:
+        raise SignatureError(Reason.UNSUPPORTED_ALGORITHM, f"{what} names {header['alg']} but its key is {key.alg}")
+    payload = b64url_decode(payload_segment)  # strict base64url, so the segments are ASCII
+    if not key.is_valid_signature(signature, f"{header_segment}.{payload_segment}".encode("ascii")):
+        raise SignatureError(Reason.BAD_SIGNATURE, f"the signature on {what} does not verify")
+    return key, parse_json_object(payload, limits, what=f"{what} payload")
+
+
 def verify_jwt(
     token: str,
     keys: Mapping[str, VerifyingKey],
@@ -80,25 +106,17 @@ def verify_jwt(
     """The payload of a compact JWS of type ``typ`` signed by the key its ``kid`` names.
 
     For the signed documents around credentials (policy registries, status lists, trust
-    bundles): the header is checked first, the key comes from ``keys`` by ``kid`` with its
-    own pinned algorithm, and the payload is parsed only after the signature holds.
+    bundles): the key comes from ``keys`` by ``kid``, never from the token.
     """
-    if not isinstance(token, str):
-        raise MalformedError(Reason.MALFORMED, f"{what} must be text")
-    if len(token) > limits.max_presentation_chars:
-        raise MalformedError(Reason.TOO_LARGE, f"{what} is longer than {limits.max_presentation_chars} characters")
-    header_segment, payload_segment, signature = split_jws(token.strip(), what)
-    header = checked_header(header_segment, typ, algorithms, limits, what)
-    kid = header.get("kid")
-    key = keys.get(kid) if isinstance(kid, str) else None
-    if key is None:
-        raise SignatureError(Reason.UNKNOWN_KEY, f"{what} is signed with a key that is not trusted here")
-    if key.alg != header["alg"]:
-        raise SignatureError(Reason.UNSUPPORTED_ALGORITHM, f"{what} names {header['alg']} but its key is {key.alg}")
-    payload = b64url_decode(payload_segment)  # strict base64url, so the segments are ASCII
-    if not key.is_valid_signature(signature, f"{header_segment}.{payload_segment}".encode("ascii")):
-        raise SignatureError(Reason.BAD_SIGNATURE, f"the signature on {what} does not verify")
-    return parse_json_object(payload, limits, what=f"{what} payload")
+
+    def by_kid(header: Mapping[str, Any]) -> VerifyingKey:
+        kid = header.get("kid")
+        key = keys.get(kid) if isinstance(kid, str) else None
+        if key is None:
+            raise SignatureError(Reason.UNKNOWN_KEY, f"{what} is signed with a key that is not trusted here")
+        return key
+
+    return _verified(token, by_kid, typ=typ, what=what, limits=limits, algorithms=algorithms)[1]
 
 
 def verify_jwt_with_header_key(
@@ -109,14 +127,8 @@ def verify_jwt_with_header_key(
     For proofs of possession (OpenID4VCI key proofs): the signature shows the sender holds
     the private half of that key; whom the key belongs to is the caller's question.
     """
-    if not isinstance(token, str) or len(token) > limits.max_presentation_chars:
-        raise MalformedError(Reason.TOO_LARGE, f"{what} is missing or too long")
-    header_segment, payload_segment, signature = split_jws(token.strip(), what)
-    header = checked_header(header_segment, typ, algorithms, limits, what)
-    key = VerifyingKey.from_jwk(header.get("jwk"))
-    if key.alg != header["alg"]:
-        raise SignatureError(Reason.UNSUPPORTED_ALGORITHM, f"{what} names {header['alg']} but its key is {key.alg}")
-    payload = b64url_decode(payload_segment)
-    if not key.is_valid_signature(signature, f"{header_segment}.{payload_segment}".encode("ascii")):
-        raise SignatureError(Reason.BAD_SIGNATURE, f"the signature on {what} does not verify")
-    return public_jwk(key.public_key), parse_json_object(payload, limits, what=f"{what} payload")
+    key, payload = _verified(
+        token, lambda header: VerifyingKey.from_jwk(header.get("jwk")), typ=typ, what=what, limits=limits,
+        algorithms=algorithms,
+    )  # fmt: skip
+    return public_jwk(key.public_key), payload

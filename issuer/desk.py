@@ -13,15 +13,17 @@ import secrets
 import time
 from collections.abc import Mapping
 from html import escape
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Cookie, Form
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import BaseModel, Field
 from sqlalchemy import delete, select
 
 from cityid.i18n import LANGUAGES
 from cityid.qrimage import make_qr, to_svg
 from cityid.sealing import check_password, lookup_hash
+from credential import ADDRESS_FIELDS
 from policies import Policy
 
 from . import service
@@ -151,6 +153,36 @@ def _paper_form(token: str, policies: Mapping[str, Policy]) -> str:
     )
 
 
+class ResidentForm(BaseModel):
+    """The enrolment form: the claims a clerk types after checking documents, and the CSRF token."""
+
+    csrf: str = Field(max_length=100)
+    given_name: str = Field(max_length=200)
+    family_name: str = Field(max_length=200)
+    birthdate: str = Field(max_length=10)
+    street_address: str = Field(max_length=200)
+    locality: str = Field(max_length=200)
+    region: str = Field(max_length=200)
+    postal_code: str = Field(max_length=200)
+    country: str = Field(max_length=200)
+
+    def claims(self) -> dict[str, Any]:
+        """The enrolled claims, with the address as its structured claim."""
+        return {
+            "given_name": self.given_name,
+            "family_name": self.family_name,
+            "birthdate": self.birthdate,
+            "address": {name: getattr(self, name) for name in ADDRESS_FIELDS},
+        }
+
+
+class PaperForm(ResidentForm):
+    """The paper-proof form: the same claims, the service and the page's language."""
+
+    policy: str = Field(max_length=64)
+    language: str = Field(max_length=16)
+
+
 Token = Annotated[str | None, Cookie(alias=COOKIE)]
 """The session cookie (module level: FastAPI resolves annotations by name here)."""
 
@@ -223,25 +255,11 @@ def desk_router(runtime: Runtime) -> APIRouter:  # noqa: PLR0915 - the pages rea
 
     @router.post("/offer")
     def offer(
-        csrf: Annotated[str, Form(max_length=100)],
-        given_name: Annotated[str, Form(max_length=200)],
-        family_name: Annotated[str, Form(max_length=200)],
-        birthdate: Annotated[str, Form(max_length=10)],
-        street_address: Annotated[str, Form(max_length=200)],
-        locality: Annotated[str, Form(max_length=200)],
-        region: Annotated[str, Form(max_length=200)],
-        postal_code: Annotated[str, Form(max_length=200)],
-        country: Annotated[str, Form(max_length=200)],
+        form: Annotated[ResidentForm, Form()],
         token: Token = None,
     ) -> Response:
-        clerk = require(token, csrf)
-        claims = {
-            "given_name": given_name,
-            "family_name": family_name,
-            "birthdate": birthdate,
-            "address": {"street_address": street_address, "locality": locality, "region": region,
-                        "postal_code": postal_code, "country": country},
-        }  # fmt: skip
+        clerk = require(token, form.csrf)
+        claims = form.claims()
         try:
             with runtime.transaction() as session:
                 created = service.create_offer(session, runtime.settings, clerk, claims, now=int(time.time()))
@@ -270,35 +288,18 @@ def desk_router(runtime: Runtime) -> APIRouter:  # noqa: PLR0915 - the pages rea
 
     @router.post("/paper")
     def paper(
-        csrf: Annotated[str, Form(max_length=100)],
-        policy: Annotated[str, Form(max_length=64)],
-        language: Annotated[str, Form(max_length=16)],
-        given_name: Annotated[str, Form(max_length=200)],
-        family_name: Annotated[str, Form(max_length=200)],
-        birthdate: Annotated[str, Form(max_length=10)],
-        street_address: Annotated[str, Form(max_length=200)],
-        locality: Annotated[str, Form(max_length=200)],
-        region: Annotated[str, Form(max_length=200)],
-        postal_code: Annotated[str, Form(max_length=200)],
-        country: Annotated[str, Form(max_length=200)],
+        form: Annotated[PaperForm, Form()],
         token: Token = None,
     ) -> Response:
-        clerk = require(token, csrf)
+        clerk = require(token, form.csrf)
         now = int(time.time())
-        approved = approved_policies(runtime, now=now).get(policy)
+        approved = approved_policies(runtime, now=now).get(form.policy)
         if approved is None:
             raise IssuerError("unknown_policy", "that service has no approved policy", status=400)
-        language = language if language in LANGUAGES else "en"
-        claims = {
-            "given_name": given_name,
-            "family_name": family_name,
-            "birthdate": birthdate,
-            "address": {"street_address": street_address, "locality": locality, "region": region,
-                        "postal_code": postal_code, "country": country},
-        }  # fmt: skip
+        language = form.language if form.language in LANGUAGES else "en"
         with runtime.transaction() as session:
             issued = service.issue_paper(
-                session, runtime.settings, runtime.signing_key(session), clerk, claims, approved, now=now
+                session, runtime.settings, runtime.signing_key(session), clerk, form.claims(), approved, now=now
             )
         image = paper_page(issued, approved, language, now)
         body = (

@@ -3,7 +3,6 @@ and a resident's credentials to make proofs from."""
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,7 +71,3 @@ def offline(item: Received, policy: str, claims: tuple[str, ...], now: int, nonc
     key: SigningKey = item.device_key
     return encode_qr_text(present(held, disclose=list(claims), holder_key=key, audience=offline_audience(policy),
                                   nonce=nonce, now=now))  # fmt: skip
-
-
-def dumps(value: Any) -> str:
-    return json.dumps(value)

@@ -3,7 +3,6 @@ behind FastAPI's TestClient, and a wallet that talks to it over that client."""
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import socket
@@ -135,10 +134,6 @@ def postgres_database() -> Iterator[str]:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
-
-
-def dumps(value: Any) -> str:
-    return json.dumps(value, sort_keys=True)
 
 
 def free_port() -> int:

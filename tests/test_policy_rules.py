@@ -10,6 +10,7 @@ from policy_support import CLEAN, CLEAN_TOML, TODAY, claim, policy
 
 from policies import (
     RULES,
+    ClaimRequest,
     Finding,
     Policy,
     Retention,
@@ -40,8 +41,8 @@ CASES: dict[str, list[tuple[Severity, Policy, Policy]]] = {
     "missing-justification": [
         (
             Severity.ERROR,
-            policy(claims=(claim("resident_of").__class__("resident_of", "Needed."),)),
-            policy(claims=(claim("resident_of").__class__("resident_of", "Cards are free for residents only."),)),
+            policy(claims=(ClaimRequest("resident_of", "Needed."),)),
+            policy(claims=(ClaimRequest("resident_of", "Cards are free for residents only."),)),
         )
     ],
     "substitute-available": [

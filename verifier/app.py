@@ -127,7 +127,7 @@ def _result_json(_: Translate, result: DeskResult) -> dict[str, Any]:
 
 def _page(_: Translate, language: str, app: DeskApp) -> str:
     options = "".join(
-        f'<option value="{policy.id}">{_escape(policy.title_in(language))}</option>'
+        f'<option value="{policy.id}">{escape(policy.title_in(language))}</option>'
         for policy in app.desk.trust.registry.policies.values()
     )
     languages = "".join(
@@ -138,40 +138,36 @@ def _page(_: Translate, language: str, app: DeskApp) -> str:
     return f"""<!DOCTYPE html>
 <html lang="{language}" dir="{direction}">
 <head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{_escape(_("Desk check"))}</title><link rel="stylesheet" href="/static/desk.css"></head>
+<title>{escape(_("Desk check"))}</title><link rel="stylesheet" href="/static/desk.css"></head>
 <body data-lang="{language}">
-<header><strong>cityid</strong> <span>{_escape(_("Desk check"))}</span> <nav>{languages}</nav></header>
+<header><strong>cityid</strong> <span>{escape(_("Desk check"))}</span> <nav>{languages}</nav></header>
 <main>
 <section id="setup">
-<label for="policy">{_escape(_("This desk's service"))}</label>
+<label for="policy">{escape(_("This desk's service"))}</label>
 <select id="policy">{options}</select>
-<button id="renew" type="button">{_escape(_("New request"))}</button>
+<button id="renew" type="button">{escape(_("New request"))}</button>
 </section>
 <section id="ask" aria-live="polite">
-<h2>{_escape(_("1. The resident scans this with the wallet"))}</h2>
+<h2>{escape(_("1. The resident scans this with the wallet"))}</h2>
 <div id="request-qr"></div>
 <p id="asks"></p>
 </section>
 <section id="scan">
-<h2>{_escape(_("2. Hold the resident's code up to the camera"))}</h2>
+<h2>{escape(_("2. Hold the resident's code up to the camera"))}</h2>
 <video id="camera" autoplay muted playsinline></video>
 <canvas id="frame" hidden></canvas>
 <p id="camera-state" role="status"></p>
-<label for="typed">{_escape(_("Or scan with a handheld scanner into this box"))}</label>
+<label for="typed">{escape(_("Or scan with a handheld scanner into this box"))}</label>
 <input id="typed" autocomplete="off" spellcheck="false">
 </section>
 <section id="result" hidden tabindex="-1" aria-live="assertive">
 <p id="verdict"></p><ul id="facts"></ul><p id="issuer"></p><p id="paper"></p>
-<p class="hint">{_escape(_("Clears in a few seconds. Press Escape to clear now."))}</p>
+<p class="hint">{escape(_("Clears in a few seconds. Press Escape to clear now."))}</p>
 </section>
 </main>
 <script src="/static/desk.js"></script>
 </body></html>
 """
-
-
-def _escape(text: str) -> str:
-    return escape(text)
 
 
 def create_desk_app(

@@ -75,6 +75,16 @@ def _wallet_path(wallet: Path | None) -> Path:
     return wallet or Path(os.environ.get("CITYID_WALLET") or default_path())
 
 
+def _open_wallet(wallet: Path | None) -> tuple[Path, str, Wallet]:
+    """The wallet's path, the passphrase (asked once) and its contents, for a command that
+    reads the store and may save it back."""
+    from .store import load  # noqa: PLC0415
+
+    path = _wallet_path(wallet)
+    passphrase = _passphrase(new=False)
+    return path, passphrase, load(path, passphrase)
+
+
 def _passphrase(*, new: bool, variable: str = "CITYID_WALLET_PASSPHRASE", prompt: str = "Wallet passphrase: ") -> str:
     value = os.environ.get(variable)
     if value is None:
@@ -255,12 +265,10 @@ def present_command(
         from policies import check_request  # noqa: PLC0415
 
         from .present import answer  # noqa: PLC0415
-        from .store import load, save  # noqa: PLC0415
+        from .store import save  # noqa: PLC0415
 
         now = int(time.time())
-        path = _wallet_path(wallet)
-        passphrase = _passphrase(new=False)
-        store = load(path, passphrase)
+        path, passphrase, store = _open_wallet(wallet)
         text = read_text_or_qr(request, what="desk request", prefix=REQUEST_PREFIX)
         desk_request = decode_request_text(text.lstrip().rstrip("\r\n"))
         policy = check_request(desk_request, _registry(store, registry, board_jwks, now), now=now)
@@ -301,12 +309,10 @@ def show(
         from policies import check_request  # noqa: PLC0415
 
         from .present import answer  # noqa: PLC0415
-        from .store import load, save  # noqa: PLC0415
+        from .store import save  # noqa: PLC0415
 
         now = int(time.time())
-        path = _wallet_path(wallet)
-        passphrase = _passphrase(new=False)
-        store = load(path, passphrase)
+        path, passphrase, store = _open_wallet(wallet)
         approved_registry = _registry(store, registry, board_jwks, now)
         known = approved_registry.policies.get(policy)
         if known is None:
@@ -349,12 +355,10 @@ def print_command(
         from credential import encode_qr_text, parse_issued, present_on_paper  # noqa: PLC0415
 
         from .present import covering_types  # noqa: PLC0415
-        from .store import load, save  # noqa: PLC0415
+        from .store import save  # noqa: PLC0415
 
         now = int(time.time())
-        path = _wallet_path(wallet)
-        passphrase = _passphrase(new=False)
-        store = load(path, passphrase)
+        path, passphrase, store = _open_wallet(wallet)
         approved = _registry(store, registry, board_jwks, now).policies.get(policy)
         if approved is None:
             raise _Refused("unknown_policy", f"policy {policy!r} is not in the approved registry")
@@ -390,11 +394,9 @@ def history(
     def action(_: Translate) -> None:
         from cityid.words import claim_label  # noqa: PLC0415
 
-        from .store import load, save  # noqa: PLC0415
+        from .store import save  # noqa: PLC0415
 
-        path = _wallet_path(wallet)
-        passphrase = _passphrase(new=False)
-        store = load(path, passphrase)
+        path, passphrase, store = _open_wallet(wallet)
         if clear:
             store.history.clear()
             save(path, passphrase, store)

@@ -43,9 +43,6 @@ class Wallet:
     def to_json(self) -> dict[str, Any]:
         return {"version": 1, "credentials": self.credentials, "history": self.history, "trust": self.trust}
 
-    def unused(self, type_name: str) -> int:
-        return sum(1 for entry in self.credentials if entry["type"] == type_name and not entry["used"])
-
 
 def load(path: Path, passphrase: str) -> Wallet:
     """The wallet at ``path``; an empty one if the file does not exist yet."""
