@@ -6,7 +6,8 @@ Recipes:
 * **present** - :func:`parse_issued`, then :func:`present` with the claims to disclose
 * **verify** - :func:`verify_presentation` against a :class:`KeySet`
 * **paper** - :func:`present_on_paper`: chosen disclosures, no key binding
-* **carry in a QR code** - :func:`encode_qr_text` / :func:`decode_qr_text`
+* **carry in a QR code** - :func:`encode_qr_text` / :func:`decode_qr_text`; a desk verifies
+  straight from :func:`parse_qr_text`, which hands the codec's decoded bytes on
 * **ask for a proof** - :func:`new_request`, then :func:`encode_request_text` /
   :func:`decode_request_text` for the desk's request QR code
 
@@ -32,6 +33,7 @@ from ._jws import sign_jwt, verify_jwt, verify_jwt_with_header_key
 from ._keys import SUPPORTED_ALGORITHMS, Algorithm, InvalidKeyError, KeySet, SigningKey, VerifyingKey, jwk_thumbprint
 from ._limits import DEFAULT_LIMITS, Limits
 from ._present import KB_TYP, HeldCredential, parse_issued, present, present_on_paper
+from ._qrparse import parse_qr_text
 from ._qrtext import QR_PREFIX, decode_qr_text, encode_qr_text, is_qr_text
 from ._request import (
     CLAIM_CODES_V1,
@@ -45,7 +47,7 @@ from ._request import (
     new_request,
     offline_audience,
 )
-from ._sdjwt import ClaimPath
+from ._sdjwt import ClaimPath, Presentation, parse_presentation
 from ._status import (
     STATUS_LIST_TYP,
     StatusList,
@@ -100,6 +102,7 @@ __all__ = [
     "Limits",
     "MalformedError",
     "PolicyError",
+    "Presentation",
     "Reason",
     "SignatureError",
     "SigningKey",
@@ -126,6 +129,8 @@ __all__ = [
     "new_request",
     "offline_audience",
     "parse_issued",
+    "parse_presentation",
+    "parse_qr_text",
     "parse_status_list",
     "present",
     "present_on_paper",

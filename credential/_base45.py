@@ -33,13 +33,25 @@ def b45encode(data: bytes) -> str:
     return digits.translate(_DIGITS).decode("ascii")
 
 
+_MAX_GROUPS = 8_192  # any longer text is decoded in pieces; QR text is at most 1,432 groups
+
+
+def _repeated(pattern: tuple[int, int, int]) -> int:
+    return int.from_bytes(bytes(pattern) * _MAX_GROUPS, "big")
+
+
+# Masks picking one digit out of every 3-byte group of a big integer.
+_LOW, _MIDDLE, _HIGH = _repeated((0xFF, 0, 0)), _repeated((0, 0xFF, 0)), _repeated((0, 0, 0xFF))
+
+
 def b45decode(text: str) -> bytes:
     """Decode base45 strictly: alphabet, length and value range are all checked.
 
-    Runs without a per-character Python loop: the three digits of every group are spread
-    into 24-bit slots of three big integers, combined as ``a + 45*b + 2025*c`` in one
-    big-integer expression (a slot peaks at 91124, so slots never carry into each
-    other), and the 16-bit results are read back out by slicing.
+    Runs without a per-character Python loop: the digit values, one byte each, are read as
+    one big integer in which every group of three is a 24-bit slot; masks pick out each
+    digit and ``c + 45*d + 2025*e`` is computed for all slots at once (a slot peaks at
+    91124, below 2**24, so slots never carry into each other). The 16-bit results are then
+    read back out of the slots by slicing.
     """
     try:
         values = text.encode("ascii").translate(_VALUES)
@@ -47,21 +59,22 @@ def b45decode(text: str) -> bytes:
         raise MalformedError(Reason.BAD_ENCODING, "QR text has characters outside base45") from None
     if _INVALID in values:
         raise MalformedError(Reason.BAD_ENCODING, "QR text has characters outside base45")
-    if len(values) % 3 == 1:
+    tail = len(values) % 3
+    if tail == 1:
         raise MalformedError(Reason.BAD_ENCODING, "QR text has a base45 length that cannot occur")
     groups = len(values) // 3
-    slots = bytearray(3 * groups)
-    digits = []
-    for offset in range(3):
-        slots[2::3] = values[offset : 3 * groups : 3]
-        digits.append(int.from_bytes(slots, "big"))
-    words = (digits[0] + 45 * digits[1] + 2025 * digits[2]).to_bytes(3 * groups, "big")
+    if groups > _MAX_GROUPS:
+        cut = 3 * _MAX_GROUPS
+        return b45decode(text[:cut]) + b45decode(text[cut:])
+    packed = int.from_bytes(values[: 3 * groups], "big")
+    slots = ((packed & _LOW) >> 16) + 45 * ((packed & _MIDDLE) >> 8) + 2025 * (packed & _HIGH)
+    words = slots.to_bytes(3 * groups, "big")
     if words[0::3].count(0) != groups:
         raise MalformedError(Reason.BAD_ENCODING, "QR text has an out-of-range base45 group")
     decoded = bytearray(2 * groups)
     decoded[0::2] = words[1::3]
     decoded[1::2] = words[2::3]
-    if len(values) % 3 == 2:
+    if tail:
         last = values[-2] + 45 * values[-1]
         if last > 0xFF:
             raise MalformedError(Reason.BAD_ENCODING, "QR text has an out-of-range base45 group")

@@ -12,8 +12,7 @@ from __future__ import annotations
 import math
 import secrets
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from ._encoding import b64url_encode
 from ._errors import Reason, UsageError
@@ -38,8 +37,7 @@ RandomBytes = Callable[[int], bytes]
 _MAX_EXACT_INTEGER = 2**53
 
 
-@dataclass(frozen=True, slots=True)
-class StatusReference:
+class StatusReference(NamedTuple):
     """Where a credential's revocation bit lives (IETF Token Status List)."""
 
     idx: int

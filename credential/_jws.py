@@ -31,7 +31,7 @@ def split_jws(token: str, what: str) -> tuple[str, str, bytes]:
     return parts[0], parts[1], b64url_decode(parts[2])
 
 
-_HEADERS: dict[tuple[str, str, frozenset[str], Limits], Mapping[str, Any]] = {}
+_HEADERS: dict[tuple[str, str, frozenset[str], int, int], Mapping[str, Any]] = {}
 _HEADERS_KEPT = 256
 
 
@@ -42,7 +42,7 @@ def checked_header(segment: str, typ: str, algorithms: frozenset[str], limits: L
     key-binding JWT of one algorithm does too. Only headers that passed are cached, the
     cache is bounded, and the key includes everything the checks depend on.
     """
-    cache_key = (segment, typ, algorithms, limits)
+    cache_key = (segment, typ, algorithms, limits.max_json_bytes, limits.max_json_depth)  # all parsing depends on
     header = _HEADERS.get(cache_key)
     if header is not None:
         return header

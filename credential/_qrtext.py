@@ -19,11 +19,14 @@ The version in the prefix pins the dictionary: ``DICTIONARY_V1`` must never chan
 from __future__ import annotations
 
 import binascii
+import operator
 import re
+import struct
 import zlib
+from typing import NamedTuple
 
 from ._base45 import b45decode, b45encode
-from ._encoding import b64url_decode, b64url_encode
+from ._encoding import b64url_decode
 from ._errors import MalformedError, Reason
 from ._limits import DEFAULT_LIMITS, Limits
 
@@ -137,93 +140,170 @@ def repack(compact: str) -> tuple[bytes, bytes]:
     return bytes(skeleton), bytes(blobs)
 
 
-def _read_segments(data: bytes) -> tuple[list[tuple[int, int, bytes | int]], int]:
-    """Parse skeleton headers up to the final segment; return them and where blobs start."""
-    segments: list[tuple[int, int, bytes | int]] = []
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
+_b2a = binascii.b2a_base64
+_MARKERS = re.compile(rb"\xff(.)", re.DOTALL)  # a marker and the length of its random bytes
+
+
+def b64url_bytes(data: bytes) -> bytes:
+    """base64url of ``data`` as bytes, with any ``=`` padding left on."""
+    return _b2a(data, newline=False).translate(_URLSAFE)
+
+
+def _padding(length: int) -> int:
+    """Zero bytes that make ``length`` bytes whole base64 groups of 3."""
+    return -length % 3
+
+
+def _broken(problem: str) -> MalformedError:
+    return MalformedError(Reason.MALFORMED, f"QR payload {problem}")
+
+
+Skeleton = list[tuple[int, "list[bytes] | bytes | int"]]
+
+
+def _long_header(data: bytes, first: int, position: int) -> tuple[int, int]:
+    """The rest of a varint header whose first byte was ``first``; returns it and where it ends."""
+    header, shift = first & 0x7F, 7
+    while True:
+        if position >= len(data) or shift > 21:
+            raise _broken("has a broken segment header")
+        byte = data[position]
+        position += 1
+        header |= (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            return header, position
+
+
+def _split_at_markers(body: bytes, lengths: list[int]) -> list[bytes]:
+    """``[text, length, text, ..., text]`` of a JSON body; each marker's length joins ``lengths``."""
+    pieces = _MARKERS.split(body)
+    if _MARKER in pieces[-1]:
+        raise _broken("has a cut-off marker")
+    lengths += b"".join(pieces[1::2])
+    return pieces
+
+
+def _read_skeleton(data: bytes) -> tuple[Skeleton, list[int], int]:
+    """Parse the skeleton up to its final segment.
+
+    Returns ``(header, body)`` per segment, where the body of a JSON segment with markers is
+    split at them (``[text, length, text, length, ..., text]``), a random one is its length
+    and any other is its bytes; then the length of every run of random bytes, in order; then
+    where the random bytes start.
+    """
+    skeleton: Skeleton = []
+    lengths: list[int] = []
     position, size = 0, len(data)
     while True:
         if position >= size:
-            raise MalformedError(Reason.MALFORMED, "QR payload has a broken segment header")
+            raise _broken("has a broken segment header")
         header = data[position]
         position += 1
         if header & 0x80:  # a multi-byte varint (segments longer than 7 bytes of body)
-            header &= 0x7F
-            shift = 7
-            while True:
-                if position >= size or shift > 21:
-                    raise MalformedError(Reason.MALFORMED, "QR payload has a broken segment header")
-                byte = data[position]
+            if position < size and data[position] < 0x80:  # two bytes: the common case, inline
+                header = header & 0x7F | data[position] << 7
                 position += 1
-                header |= (byte & 0x7F) << shift
-                shift += 7
-                if not byte & 0x80:
-                    break
-        length, kind, separator = header >> 4, header >> 2 & 3, header & 3
-        if kind > _TEXT or separator > _END:
-            raise MalformedError(Reason.MALFORMED, "QR payload has an unknown segment kind")
+            else:
+                header, position = _long_header(data, header, position)
+        kind = header >> 2 & 3
+        if kind > _TEXT or header & 3 > _END:
+            raise _broken("has an unknown segment kind")
         if kind == _BLOB:
-            segments.append((kind, separator, length))
+            skeleton.append((header, header >> 4))
+            lengths.append(header >> 4)
         else:
-            if position + length > size:
-                raise MalformedError(Reason.MALFORMED, "QR payload ends inside a segment")
-            segments.append((kind, separator, data[position : position + length]))
-            position += length
-        if separator == _END:
-            return segments, position
+            end = position + (header >> 4)
+            if end > size:
+                raise _broken("ends inside a segment")
+            body = data[position:end]
+            skeleton.append((header, _split_at_markers(body, lengths) if kind == _JSON and _MARKER in body else body))
+            position = end
+        if header & 3 == _END:
+            return skeleton, lengths, position
 
 
-_TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
+_CODECS: dict[tuple[int, ...], tuple[struct.Struct, struct.Struct, struct.Struct]] = {}
+_CODECS_KEPT = 64
 
 
-def _b64url_bytes(data: bytes) -> bytes:
-    """Unpadded base64url as bytes, for text that stays bytes (the hot path of decoding)."""
-    return binascii.b2a_base64(data, newline=False).translate(_TO_URLSAFE).rstrip(b"=")
+def _random_parts(data: bytes, start: int, lengths: tuple[int, ...]) -> tuple[tuple[bytes, ...], tuple[bytes, ...]]:
+    """Every run of random bytes, and each one's unpadded base64url, in a handful of C calls.
+
+    Encoding each run on its own costs a few Python calls apiece, and a proof has about
+    fifteen. Instead the runs are packed with zero bytes up to a multiple of 3, so every run
+    starts a fresh base64 group; one encoding of the whole then holds each run's encoding,
+    whose last character already has the zero low bits that canonical base64url requires.
+    The ``struct`` formats that cut and pad are kept per shape of proof (bounded).
+    """
+    if 0 in lengths or sum(lengths) != len(data) - start:
+        raise _broken("is missing random bytes" if 0 in lengths or sum(lengths) > len(data) - start
+                      else "has unused random bytes")  # fmt: skip
+    codec = _CODECS.get(lengths)
+    if codec is None:
+        if len(_CODECS) >= _CODECS_KEPT:
+            _CODECS.clear()
+        codec = _CODECS[lengths] = (
+            struct.Struct("".join([f"{n}s" for n in lengths])),
+            struct.Struct("".join([f"{n}s{_padding(n)}x" for n in lengths])),
+            struct.Struct("".join([f"{-(-4 * n // 3)}s{_padding(n) * 4 // 3}x" for n in lengths])),
+        )
+    cut, padded, encoded = codec
+    runs = cut.unpack_from(data, start)
+    return runs, encoded.unpack(b64url_bytes(padded.pack(*runs)))
 
 
-def _missing() -> MalformedError:
-    return MalformedError(Reason.MALFORMED, "QR payload is missing random bytes")
+class Segments(NamedTuple):
+    """The segments of a rebuilt compact string, as three parallel lists."""
+
+    texts: list[str]
+    """Each segment's text."""
+    raws: list[bytes | None]
+    """The bytes each text spells in base64url; None for text carried verbatim."""
+    separators: list[str]
+    """The separator after each segment: ``.`` or ``~``, and ``""`` after the last."""
+
+    def compact(self) -> str:
+        return "".join(map(operator.add, self.texts, self.separators))
 
 
-def _restore_random(body: bytes, data: bytes, offset: int) -> tuple[bytes, int]:
-    """Put each marker's random bytes back as a quoted base64url string; returns the new offset."""
-    if _MARKER not in body:
-        return body, offset
-    pieces: list[bytes] = []
-    position = 0
-    while (marker := body.find(_MARKER, position)) >= 0:
-        if marker + 1 >= len(body):
-            raise MalformedError(Reason.MALFORMED, "QR payload has a cut-off marker")
-        count = body[marker + 1]
-        if count == 0 or offset + count > len(data):
-            raise _missing()
-        pieces += (body[position:marker], b'"', _b64url_bytes(data[offset : offset + count]), b'"')
-        offset += count
-        position = marker + 2
-    pieces.append(body[position:])
-    return b"".join(pieces), offset
+def unpack_segments(data: bytes) -> Segments:
+    """Rebuild every segment of the compact string from the inflated ``skeleton + blobs``.
+
+    The verifier needs both the text (signatures and digests cover it) and the bytes (to
+    parse); having both here spares it decoding what was just encoded.
+    """
+    skeleton, lengths, start = _read_skeleton(data)
+    runs, encoded_runs = _random_parts(data, start, tuple(lengths))
+    texts: list[str] = []
+    raws: list[bytes | None] = []
+    taken = 0
+    for header, body in skeleton:
+        if isinstance(body, int):
+            raw = runs[taken]
+            taken += 1
+        elif isinstance(body, list):  # each marker becomes its run's base64url, in quotes
+            stop = taken + (len(body) >> 1)
+            body[1::2] = encoded_runs[taken:stop]
+            taken = stop
+            raw = b'"'.join(body)
+        elif header & 0b1100 == _JSON << 2:
+            raw = body
+        else:
+            if not body.isascii() or b"." in body or b"~" in body:
+                raise _broken("has an invalid text segment")
+            texts.append(body.decode("ascii"))
+            raws.append(None)
+            continue
+        texts.append(_b2a(raw, newline=False).translate(_URLSAFE).rstrip(b"=").decode("ascii"))
+        raws.append(raw)
+    return Segments(texts, raws, [_SEPARATORS[header & 3] for header, _body in skeleton])
 
 
 def unpack(data: bytes, limits: Limits) -> str:
     """Rebuild the exact compact string from the inflated ``skeleton + blobs``."""
-    segments, offset = _read_segments(data)
-    parts: list[str] = []
-    for kind, separator, body in segments:
-        if isinstance(body, int):
-            if body == 0 or offset + body > len(data):
-                raise _missing()
-            parts.append(b64url_encode(data[offset : offset + body]))
-            offset += body
-        elif kind == _TEXT:
-            if not body.isascii() or b"." in body or b"~" in body:
-                raise MalformedError(Reason.MALFORMED, "QR payload has an invalid text segment")
-            parts.append(body.decode("ascii"))
-        else:
-            restored, offset = _restore_random(body, data, offset)
-            parts.append(b64url_encode(restored))
-        parts.append(_SEPARATORS[separator])
-    if offset != len(data):
-        raise MalformedError(Reason.MALFORMED, "QR payload has unused random bytes")
-    compact = "".join(parts)
+    compact = unpack_segments(data).compact()
     if len(compact) > limits.max_presentation_chars:
         raise MalformedError(Reason.TOO_LARGE, "QR payload expands beyond the presentation limit")
     return compact
@@ -240,17 +320,17 @@ def encode_qr_text(compact: str) -> str:
     return QR_PREFIX + b45encode(compressed)
 
 
+_ANY_QR_PREFIX = re.compile(r"CID[0-9]+:")
+
+
 def is_qr_text(text: str) -> bool:
     """True when ``text`` claims to be cityid QR text (any version)."""
-    return bool(re.match(r"CID[0-9]+:", text))
+    return _ANY_QR_PREFIX.match(text) is not None
 
 
-def decode_qr_text(text: str, *, limits: Limits = DEFAULT_LIMITS) -> str:
-    """Decode cityid QR text back to the exact compact SD-JWT it was made from.
-
-    Bounded before any work: text length, then inflated size (a zip bomb stops at the
-    limit), then the rebuilt string's length.
-    """
+def _inflate(text: str, limits: Limits) -> bytes:
+    """Base45 and inflate, bounded before any work: text length, then inflated size (a zip
+    bomb stops at the limit)."""
     if len(text) > limits.max_qr_text_chars:
         raise MalformedError(Reason.TOO_LARGE, f"QR text is longer than {limits.max_qr_text_chars} characters")
     if not text.startswith(QR_PREFIX):
@@ -267,4 +347,12 @@ def decode_qr_text(text: str, *, limits: Limits = DEFAULT_LIMITS) -> str:
         raise MalformedError(Reason.TOO_LARGE, "QR text inflates beyond the size limit")
     if not inflater.eof or inflater.unused_data:
         raise MalformedError(Reason.BAD_ENCODING, "QR text is truncated or has trailing data")
-    return unpack(data, limits)
+    return data
+
+
+def decode_qr_text(text: str, *, limits: Limits = DEFAULT_LIMITS) -> str:
+    """Decode cityid QR text back to the exact compact SD-JWT it was made from.
+
+    Bounded before any work: text length, then inflated size, then the rebuilt string's length.
+    """
+    return unpack(_inflate(text, limits), limits)

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from ._encoding import b64url_decode, b64url_encode, compact_json, parse_json
 from ._errors import DisclosureError, MalformedError, Reason
+from ._jws import split_jws
 from ._limits import Limits
 
 SD_KEY = "_sd"
@@ -40,8 +40,7 @@ def make_disclosure(salt: str, name: str | None, value: Any) -> str:
     return b64url_encode(compact_json(array))
 
 
-@dataclass(frozen=True, slots=True)
-class Resolved:
+class Resolved(NamedTuple):
     """Claims with every available disclosure put in place, and where each one went."""
 
     claims: dict[str, Any]
@@ -49,9 +48,9 @@ class Resolved:
     """``(path, disclosure)`` for every disclosure, in the order they were resolved."""
 
 
-def _decode_disclosure(disclosure: str, limits: Limits) -> list[Any]:
+def _decode_disclosure(disclosure: str, limits: Limits, raw: bytes | None) -> list[Any]:
     try:
-        decoded = parse_json(b64url_decode(disclosure), limits, what="a disclosure")
+        decoded = parse_json(b64url_decode(disclosure) if raw is None else raw, limits, what="a disclosure")
     except MalformedError as exc:
         raise DisclosureError(Reason.MALFORMED_DISCLOSURE, f"a disclosure is malformed: {exc.message}") from exc
     if not isinstance(decoded, list) or len(decoded) not in (2, 3) or not isinstance(decoded[0], str):
@@ -66,18 +65,26 @@ def _decode_disclosure(disclosure: str, limits: Limits) -> list[Any]:
 
 
 _NOT_RESOLVED = NEVER_DISCLOSABLE | {"iat", SD_ALG_KEY}
+_CONTAINERS = (dict, list)
+
+
+def _by_digest(disclosures: Sequence[str], limits: Limits, decoded: Sequence[bytes] | None) -> dict[str, Any]:
+    """Each disclosure, decoded, under the digest that references it."""
+    by_digest: dict[str, tuple[str, list[Any]]] = {}
+    for index, disclosure in enumerate(disclosures):
+        key = digest(disclosure)
+        if key in by_digest:
+            raise DisclosureError(Reason.DUPLICATE_DISCLOSURE, "the same disclosure appears twice")
+        raw = None if decoded is None else decoded[index]
+        by_digest[key] = (disclosure, _decode_disclosure(disclosure, limits, raw))
+    return by_digest
 
 
 class _Resolver:
     """One pass over a payload, putting each referenced disclosure in its digest's place."""
 
-    def __init__(self, disclosures: Sequence[str], limits: Limits) -> None:
-        self.by_digest: dict[str, tuple[str, list[Any]]] = {}
-        for disclosure in disclosures:
-            key = digest(disclosure)
-            if key in self.by_digest:
-                raise DisclosureError(Reason.DUPLICATE_DISCLOSURE, "the same disclosure appears twice")
-            self.by_digest[key] = (disclosure, _decode_disclosure(disclosure, limits))
+    def __init__(self, by_digest: dict[str, tuple[str, list[Any]]], limits: Limits) -> None:
+        self.by_digest = by_digest
         self.max_depth = limits.max_claims_depth
         self.seen: set[str] = set()
         self.paths: list[tuple[ClaimPath, str]] = []
@@ -149,14 +156,63 @@ class _Resolver:
         return out
 
 
-def resolve_disclosures(payload: dict[str, Any], disclosures: Sequence[str], limits: Limits) -> Resolved:
-    """Rebuild the claims of ``payload`` from ``disclosures`` (RFC 9901, 7.1 steps 3-5)."""
-    resolver = _Resolver(disclosures, limits)
-    claims = resolver.object(payload, ())
-    if len(resolver.paths) != len(resolver.by_digest):
+def resolve_disclosures(
+    payload: dict[str, Any], disclosures: Sequence[str], limits: Limits, decoded: Sequence[bytes] | None = None
+) -> Resolved:
+    """Rebuild the claims of ``payload`` from ``disclosures`` (RFC 9901, 7.1 steps 3-5);
+    ``decoded`` holds their bytes when these are already known."""
+    by_digest = _by_digest(disclosures, limits, decoded)
+    resolved = _resolve_flat(payload, by_digest)
+    if resolved is None:
+        resolver = _Resolver(by_digest, limits)
+        resolved = Resolved(resolver.object(payload, ()), tuple(resolver.paths))
+    if len(resolved.paths) != len(by_digest):
         raise DisclosureError(Reason.DIGEST_MISMATCH, "a disclosure matches no digest in the credential")
-    claims.pop(SD_ALG_KEY, None)
-    return Resolved(claims, tuple(resolver.paths))
+    resolved.claims.pop(SD_ALG_KEY, None)
+    return resolved
+
+
+def _resolve_flat(payload: dict[str, Any], by_digest: dict[str, tuple[str, list[Any]]]) -> Resolved | None:
+    """What :class:`_Resolver` gives, for the common flat credential, in one short pass; None
+    as soon as anything could hold nested digests (the resolver then starts over).
+
+    Flat means no member outside the registered claims holds an object or array, and no
+    disclosed value does either: then only the top-level ``_sd`` can reference disclosures,
+    and the checks below are the resolver's, in its order.
+    """
+    for name in payload.keys() - _NOT_RESOLVED:
+        if type(payload[name]) in _CONTAINERS and name != SD_KEY:
+            return None
+    claims = dict(payload)
+    digests = claims.pop(SD_KEY, None)
+    if digests is None:
+        return Resolved(claims, ())
+    if type(digests) is not list:
+        raise DisclosureError(Reason.MALFORMED_DISCLOSURE, "_sd must be an array of digests")
+    seen: set[str] = set()
+    paths: list[tuple[ClaimPath, str]] = []
+    for item in digests:
+        if type(item) is not str:
+            raise DisclosureError(Reason.MALFORMED_DISCLOSURE, "a digest must be a string")
+        if item in seen:
+            raise DisclosureError(Reason.DUPLICATE_DIGEST, "a digest appears more than once")
+        seen.add(item)
+        found = by_digest.get(item)
+        if found is None:
+            continue
+        disclosure, decoded = found
+        if len(decoded) != 3:
+            raise DisclosureError(Reason.MALFORMED_DISCLOSURE, "an array-element disclosure is referenced from _sd")
+        name, value = decoded[1], decoded[2]
+        if name in claims:
+            raise DisclosureError(Reason.CLAIM_CONFLICT, f"disclosed claim {name!r} already exists")
+        if name in NEVER_DISCLOSABLE:
+            raise DisclosureError(Reason.RESERVED_CLAIM_NAME, f"{name!r} must not be selectively disclosed")
+        if type(value) in _CONTAINERS:
+            return None
+        paths.append(((name,), disclosure))
+        claims[name] = value
+    return Resolved(claims, tuple(paths))
 
 
 def split_presentation(presentation: str, limits: Limits) -> tuple[str, list[str], str]:
@@ -171,11 +227,57 @@ def split_presentation(presentation: str, limits: Limits) -> tuple[str, list[str
     if len(parts) < 2:
         raise MalformedError(Reason.MALFORMED, "not an SD-JWT: no '~' separator")
     jwt, disclosures, last = parts[0], parts[1:-1], parts[-1]
-    if len(disclosures) > limits.max_disclosures:
-        raise MalformedError(Reason.TOO_LARGE, f"more than {limits.max_disclosures} disclosures")
+    check_disclosure_count(len(disclosures), limits)
     if not jwt or "" in disclosures:
         raise MalformedError(Reason.MALFORMED, "not an SD-JWT: an empty part between '~' separators")
     return jwt, disclosures, last
+
+
+def check_disclosure_count(count: int, limits: Limits) -> None:
+    if count > limits.max_disclosures:
+        raise MalformedError(Reason.TOO_LARGE, f"more than {limits.max_disclosures} disclosures")
+
+
+class Presentation(NamedTuple):
+    """A presentation split at its separators, the form verification works on.
+
+    :func:`parse_presentation` makes one from a compact string; ``parse_qr_text`` makes one
+    straight from QR text, where every segment's bytes are already known, so nothing is
+    decoded twice. Segments stay exactly as sent: signatures and digests cover the text.
+    """
+
+    header: str
+    """The issuer-signed JWT's header segment."""
+    payload: str
+    """Its payload segment."""
+    signature: bytes
+    """Its signature, decoded."""
+    disclosures: Sequence[str]
+    key_binding: str
+    """The key-binding JWT as sent; empty when there is none."""
+    covered: str
+    """Everything up to and including the last ``~``: what ``sd_hash`` covers."""
+    payload_bytes: bytes | None = None
+    """The payload's bytes, when already decoded."""
+    disclosure_bytes: Sequence[bytes] | None = None
+    """Each disclosure's bytes, when already decoded."""
+    key_binding_parts: tuple[str, str, bytes, bytes] | None = None
+    """The key-binding JWT's header and payload segments, signature and payload bytes, when
+    already decoded."""
+
+    @property
+    def compact(self) -> str:
+        """The compact serialization, exactly as it was presented."""
+        return self.covered + self.key_binding
+
+
+def parse_presentation(presentation: str, limits: Limits) -> Presentation:
+    """Split a compact presentation, bounded; the issuer-signed JWT must be a compact JWS."""
+    jwt, disclosures, key_binding = split_presentation(presentation, limits)
+    header, payload, signature = split_jws(jwt, "the credential")
+    return Presentation(
+        header, payload, signature, disclosures, key_binding, presentation[: len(presentation) - len(key_binding)]
+    )
 
 
 def sd_hash(jwt: str, disclosures: Sequence[str]) -> str:

@@ -25,7 +25,16 @@ from ._jws import checked_header, split_jws
 from ._keys import SUPPORTED_ALGORITHMS, PublicKey, VerifyingKey, is_valid_signature, load_public_jwk
 from ._limits import DEFAULT_LIMITS, Limits
 from ._present import KB_TYP
-from ._sdjwt import NEVER_DISCLOSABLE, SD_ALG, SD_ALG_KEY, ClaimPath, resolve_disclosures, split_presentation
+from ._sdjwt import (
+    NEVER_DISCLOSABLE,
+    SD_ALG,
+    SD_ALG_KEY,
+    ClaimPath,
+    Presentation,
+    check_disclosure_count,
+    parse_presentation,
+    resolve_disclosures,
+)
 
 _NOT_CLAIMS = NEVER_DISCLOSABLE | {"iat"}
 _NUMBERS = (int, float)
@@ -89,12 +98,14 @@ def _text_claim(payload: Mapping[str, Any], name: str) -> str:
 
 
 def _status(payload: Mapping[str, Any]) -> StatusReference | None:
-    status = payload.get("status")
+    status: Any = payload.get("status")
     if status is None and "status" not in payload:
         return None
-    reference = status.get("status_list") if type(status) is dict else None
-    idx = reference.get("idx") if type(reference) is dict else None
-    uri = reference.get("uri") if type(reference) is dict else None
+    try:
+        reference = status["status_list"]
+        idx, uri = reference["idx"], reference["uri"]
+    except (TypeError, KeyError, IndexError):  # not objects, or members missing
+        idx = uri = None
     if type(idx) is not int or idx < 0 or type(uri) is not str:
         raise ClaimsError(Reason.INVALID_CLAIM, "status must be a status_list reference with idx and uri")
     return StatusReference(idx, uri)
@@ -102,6 +113,13 @@ def _status(payload: Mapping[str, Any]) -> StatusReference | None:
 
 def _check_validity(payload: Mapping[str, Any], now: int, options: VerifyOptions) -> None:
     skew = options.clock_skew
+    expires_at, issued_at = payload.get("exp"), payload.get("iat")
+    if type(expires_at) is int and type(issued_at) is int and "nbf" not in payload:  # the usual case, in short
+        if now - skew >= expires_at:
+            raise ClaimsError(Reason.EXPIRED, "the credential has expired")
+        if now + skew < issued_at:
+            raise ClaimsError(Reason.NOT_YET_VALID, "the credential claims to be issued in the future")
+        return
     expires_at = _numeric_date(payload, "exp")
     if expires_at is None:
         if options.require_expiry:
@@ -131,19 +149,25 @@ def _holder_key(payload: Mapping[str, Any]) -> tuple[str, PublicKey, dict[str, A
 
 
 def _check_key_binding(
-    token: str, covered: str, payload: Mapping[str, Any], *, audience: str, nonce: str, now: int, options: VerifyOptions
+    parts: Presentation, payload: Mapping[str, Any], *, audience: str, nonce: str, now: int, options: VerifyOptions
 ) -> dict[str, Any]:
-    """Check the KB-JWT; ``covered`` is the presentation up to and including its last ``~``."""
+    """Check the KB-JWT against the credential's holder key and what this verifier asked."""
     holder_alg, holder_key, holder_jwk = _holder_key(payload)
-    header_segment, payload_segment, signature = split_jws(token, "the key-binding JWT")
+    if parts.key_binding_parts is None:
+        header_segment, payload_segment, signature = split_jws(parts.key_binding, "the key-binding JWT")
+        payload_bytes = None
+    else:
+        header_segment, payload_segment, signature, payload_bytes = parts.key_binding_parts
     header = checked_header(header_segment, KB_TYP, options.algorithms, options.limits, "the key-binding JWT")
-    signing_input = token[: len(header_segment) + 1 + len(payload_segment)].encode("ascii")
+    signing_input = f"{header_segment}.{payload_segment}".encode("ascii")
     if header["alg"] != holder_alg or not is_valid_signature(holder_alg, holder_key, signature, signing_input):
         raise KeyBindingError(
             Reason.KB_BAD_SIGNATURE, "the key-binding JWT is not signed by the credential's holder key"
         )
-    claims = parse_json_object(b64url_decode(payload_segment), options.limits, what="the key-binding JWT payload")
-    if claims.get("sd_hash") != b64url_encode(hashlib.sha256(covered.encode("ascii")).digest()):
+    if payload_bytes is None:
+        payload_bytes = b64url_decode(payload_segment)
+    claims = parse_json_object(payload_bytes, options.limits, what="the key-binding JWT payload")
+    if claims.get("sd_hash") != b64url_encode(hashlib.sha256(parts.covered.encode("ascii")).digest()):
         raise KeyBindingError(Reason.SD_HASH_MISMATCH, "the key-binding JWT does not cover this presentation")
     if claims.get("aud") != audience:
         raise KeyBindingError(Reason.AUDIENCE_MISMATCH, "the proof was made for a different verifier")
@@ -158,23 +182,36 @@ def _check_key_binding(
 
 
 def _issuer_signed_payload(
-    jwt: str, issuer_keys: Mapping[str, VerifyingKey], options: VerifyOptions
+    parts: Presentation, issuer_keys: Mapping[str, VerifyingKey], options: VerifyOptions
 ) -> tuple[VerifyingKey, str, dict[str, Any]]:
     """The issuer's key, its ``kid``, and the payload, once header and signature are checked."""
-    header_segment, payload_segment, signature = split_jws(jwt, "the credential")
-    header = checked_header(header_segment, options.typ, options.algorithms, options.limits, "the credential")
+    header = checked_header(parts.header, options.typ, options.algorithms, options.limits, "the credential")
     kid = header.get("kid")
     if type(kid) is not str or (key := issuer_keys.get(kid)) is None:
         raise SignatureError(Reason.UNKNOWN_KEY, "the credential is signed by a key this verifier does not trust")
     if header["alg"] != key.alg:
         raise SignatureError(Reason.UNSUPPORTED_ALGORITHM, "the credential's alg does not match its issuer key")
-    if not key.is_valid_signature(signature, jwt[: len(header_segment) + 1 + len(payload_segment)].encode("ascii")):
+    signing_input = parts.covered[: len(parts.header) + 1 + len(parts.payload)].encode("ascii")
+    if not key.is_valid_signature(parts.signature, signing_input):
         raise SignatureError(Reason.BAD_SIGNATURE, "the issuer's signature does not match the credential")
-    return key, kid, parse_json_object(b64url_decode(payload_segment), options.limits, what="the credential payload")
+    payload = parts.payload_bytes
+    if payload is None:
+        payload = b64url_decode(parts.payload)
+    return key, kid, parse_json_object(payload, options.limits, what="the credential payload")
+
+
+def _bounded(parts: Presentation, limits: Limits) -> Presentation:
+    """A presentation parsed elsewhere, held to this verifier's limits too."""
+    if len(parts.covered) + len(parts.key_binding) > limits.max_presentation_chars:
+        raise MalformedError(
+            Reason.TOO_LARGE, f"the presentation is longer than {limits.max_presentation_chars} characters"
+        )
+    check_disclosure_count(len(parts.disclosures), limits)
+    return parts
 
 
 def verify_presentation(
-    presentation: str,
+    presentation: str | Presentation,
     *,
     issuer_keys: Mapping[str, VerifyingKey],
     audience: str | None,
@@ -185,18 +222,29 @@ def verify_presentation(
 ) -> VerifiedPresentation:
     """Verify ``<jwt>~<disclosures>~<kb-jwt>`` and return only what it proves.
 
-    ``issuer_keys`` maps ``kid`` to trusted keys (a :class:`KeySet`). ``audience`` and
-    ``nonce`` are what this verifier asked for; they are required whenever a key-binding
-    JWT is checked. ``now`` is the verifier's clock in seconds since the epoch.
+    ``presentation`` is the compact string, or a :class:`Presentation` already split (as
+    ``parse_qr_text`` makes one from QR text). ``issuer_keys`` maps ``kid`` to trusted keys (a
+    :class:`KeySet`). ``audience`` and ``nonce`` are what this verifier asked for; they are
+    required whenever a key-binding JWT is checked. ``now`` is the verifier's clock in
+    seconds since the epoch.
     """
     limits = options.limits
-    jwt, disclosures, key_binding = split_presentation(presentation, limits)
-    key, kid, payload = _issuer_signed_payload(jwt, issuer_keys, options)
+    if isinstance(presentation, str):
+        parts = parse_presentation(presentation, limits)
+    elif isinstance(presentation, Presentation):
+        parts = _bounded(presentation, limits)
+    else:
+        raise MalformedError(Reason.MALFORMED, "a presentation must be text")
+    key, kid, payload = _issuer_signed_payload(parts, issuer_keys, options)
 
-    issuer = _text_claim(payload, "iss")
+    issuer = payload.get("iss")
+    if type(issuer) is not str:
+        issuer = _text_claim(payload, "iss")  # raises the reason
     if key.issuer is not None and issuer != key.issuer:
         raise ClaimsError(Reason.ISSUER_MISMATCH, "the credential names a different issuer than its key's")
-    vct = _text_claim(payload, "vct")
+    vct = payload.get("vct")
+    if type(vct) is not str:
+        vct = _text_claim(payload, "vct")  # raises the reason
     if options.accepted_vcts is not None and vct not in options.accepted_vcts:
         raise ClaimsError(Reason.UNSUPPORTED_CREDENTIAL_TYPE, "this verifier does not accept this credential type")
     _check_validity(payload, now, options)
@@ -204,16 +252,13 @@ def verify_presentation(
     if payload.get(SD_ALG_KEY, SD_ALG) != SD_ALG:
         raise MalformedError(Reason.UNSUPPORTED_DIGEST_ALGORITHM, "only sha-256 disclosure digests are supported")
 
-    resolved = resolve_disclosures(payload, disclosures, limits)
+    resolved = resolve_disclosures(payload, parts.disclosures, limits, parts.disclosure_bytes)
 
     holder_jwk: dict[str, Any] | None = None
-    if key_binding:
+    if parts.key_binding:
         if audience is None or nonce is None:
             raise ValueError("audience and nonce are required to check a key-binding JWT")
-        covered = presentation[: len(presentation) - len(key_binding)]
-        holder_jwk = _check_key_binding(
-            key_binding, covered, payload, audience=audience, nonce=nonce, now=now, options=options
-        )
+        holder_jwk = _check_key_binding(parts, payload, audience=audience, nonce=nonce, now=now, options=options)
     elif not unsafe_skip_key_binding:
         raise KeyBindingError(Reason.KB_MISSING, "the proof has no key binding, so it could be a copy")
 
@@ -230,5 +275,5 @@ def verify_presentation(
         payload.get("exp"),
         status,
         holder_jwk,
-        bool(key_binding),
+        bool(parts.key_binding),
     )

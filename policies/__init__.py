@@ -14,7 +14,7 @@ from ._audit import AuditReport, LinkablePair, PolicyAudit, audit
 from ._claims import CatalogueError, ClaimInfo, ClaimsCatalogue, Combination, Sensitivity, default_catalogue
 from ._files import PolicyPathError, bundled_catalog, load_policies
 from ._html import render_html
-from ._model import WALLET_LANGUAGES, ClaimRequest, Finding, Policy, Retention, Severity
+from ._model import WALLET_LANGUAGES, ClaimRequest, Finding, Policy, Retention, Severity, utc_day
 from ._parties import StorageModel, StoredItem
 from ._registry import (
     REGISTRY_TYP,
@@ -67,6 +67,7 @@ __all__ = [
     "render_json",
     "render_markdown",
     "sign_registry",
+    "utc_day",
     "verdict",
     "verify_registry",
 ]

@@ -94,6 +94,14 @@ class Retention:
 NO_RETENTION = Retention()
 
 
+_EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
+
+
+def utc_day(now: int) -> dt.date:
+    """The UTC date at ``now`` (seconds since the epoch): a policy's last day is a UTC date."""
+    return dt.date.fromordinal(_EPOCH_ORDINAL + int(now) // 86_400)
+
+
 @dataclass(frozen=True, slots=True)
 class Policy:
     """What one kind of desk may ask for, why, and what it may keep."""
@@ -112,10 +120,11 @@ class Policy:
     claims: tuple[ClaimRequest, ...]
     acknowledged: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     """Rule id to the reviewer-facing reason a warning of that rule is accepted."""
+    claim_names: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    """The names of ``claims``, in order (kept, since every desk check asks for them)."""
 
-    @property
-    def claim_names(self) -> tuple[str, ...]:
-        return tuple(claim.name for claim in self.claims)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "claim_names", tuple(claim.name for claim in self.claims))
 
     def title_in(self, language: str) -> str:
         """The title in ``language``, or in English when it has no translation."""

@@ -9,7 +9,6 @@ for no claim the policy does not allow.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -18,7 +17,7 @@ from typing import Any
 from credential import DeskRequest, Limits, PolicyError, Reason, SigningKey, VerifyingKey, sign_jwt, verify_jwt
 
 from ._claims import ClaimsCatalogue
-from ._model import Finding, Policy, Severity
+from ._model import Finding, Policy, Severity, utc_day
 from ._rules import check_policy, check_set
 from ._validate import build_policy
 
@@ -63,7 +62,7 @@ def sign_registry(
         raise ValueError("the policy board's key needs a kid")
     if version < 1 or lifetime < 1 or not policies:
         raise ValueError("a registry needs a positive version and lifetime, and at least one policy")
-    today = dt.datetime.fromtimestamp(now, dt.UTC).date()
+    today = utc_day(now)
     findings = [f for policy in policies for f in check_policy(policy, catalogue=catalogue, today=today)]
     findings += check_set((policy, None) for policy in policies)
     if errors := [finding for finding in findings if finding.severity is Severity.ERROR]:
@@ -133,9 +132,10 @@ def check_request(request: DeskRequest, registry: Registry, *, now: int) -> Poli
         raise PolicyError(
             Reason.UNKNOWN_POLICY, f"the desk names policy '{request.policy}', which the policy registry does not list"
         )
-    if not policy.is_valid_on(dt.datetime.fromtimestamp(now, dt.UTC).date()):
+    if not policy.is_valid_on(utc_day(now)):
         raise PolicyError(Reason.POLICY_EXPIRED, f"policy '{policy.id}' expired on {policy.valid_until.isoformat()}")
-    if extra := [name for name in request.claims if name not in policy.claim_names]:
+    allowed = policy.claim_names
+    if extra := [name for name in request.claims if name not in allowed]:
         raise PolicyError(
             Reason.CLAIMS_EXCEED_POLICY,
             f"the desk asks for {', '.join(extra)}, which policy '{policy.id}' does not allow",

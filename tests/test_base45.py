@@ -54,3 +54,34 @@ def test_decoding_any_alphabet_text_either_round_trips_or_is_refused(text: str) 
         assert exc.reason is Reason.BAD_ENCODING
         return
     assert b45encode(data) == text
+
+
+def _decode_one_group_at_a_time(text: str) -> bytes | None:
+    """RFC 9285 section 4.2 read literally: the obviously correct, slow decoder."""
+    values = [ALPHABET.find(char) for char in text]
+    if -1 in values or len(values) % 3 == 1:
+        return None
+    out = bytearray()
+    for start in range(0, len(values), 3):
+        group = values[start : start + 3]
+        number = sum(value * 45**place for place, value in enumerate(group))
+        if number >= 256 ** (len(group) - 1):
+            return None
+        out += number.to_bytes(len(group) - 1, "big")
+    return bytes(out)
+
+
+@given(st.text(alphabet=ALPHABET, max_size=300) | st.binary(max_size=300).map(b45encode))
+def test_the_all_at_once_decoder_agrees_with_a_group_at_a_time_one(text: str) -> None:
+    expected = _decode_one_group_at_a_time(text)
+    if expected is None:
+        with pytest.raises(MalformedError):
+            b45decode(text)
+    else:
+        assert b45decode(text) == expected
+
+
+def test_text_beyond_the_masks_is_decoded_in_pieces() -> None:
+    data = bytes(range(256)) * 70  # 17,920 bytes: more groups than one mask covers
+    assert b45decode(b45encode(data)) == data
+    assert b45decode(b45encode(data[:-1])) == data[:-1]

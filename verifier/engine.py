@@ -24,12 +24,13 @@ Example::
 
 from __future__ import annotations
 
-import datetime as dt
 import secrets
 import threading
+from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 from credential import (
     DEFAULT_LIMITS,
@@ -39,19 +40,20 @@ from credential import (
     KeySet,
     MalformedError,
     PolicyError,
+    Presentation,
     Reason,
     StatusListToken,
     VerifyOptions,
     check_status,
-    decode_qr_text,
     is_qr_text,
     new_request,
     offline_audience,
+    parse_presentation,
+    parse_qr_text,
     verify_presentation,
 )
 from credential._encoding import b64url_decode, parse_json_object
-from credential._sdjwt import split_presentation
-from policies import Policy, Registry, check_request
+from policies import Policy, Registry, check_request, utc_day
 
 OFFLINE_MAX_AGE = 120
 REQUEST_PROOF_MAX_AGE = 86_400  # a request lives at most a day (policies.check_request)
@@ -69,13 +71,14 @@ class Trust:
     synced_at: int
 
 
-@dataclass(frozen=True, slots=True)
-class DeskResult:
+class DeskResult(NamedTuple):
+    """A desk's answer to one proof (a NamedTuple: made on every check, so it is kept cheap)."""
+
     valid: bool
     reason: str
     message: str
     policy: str | None = None
-    claims: dict[str, Any] = field(default_factory=dict)
+    claims: Mapping[str, Any] = MappingProxyType({})
     dropped: tuple[str, ...] = ()
     """Claims the proof disclosed that the policy does not allow: not shown, only named."""
     issuer: str | None = None
@@ -88,7 +91,7 @@ class DeskResult:
             "reason": self.reason,
             "message": self.message,
             "policy": self.policy,
-            "claims": self.claims,
+            "claims": dict(self.claims),
             "dropped": list(self.dropped),
             "issuer": self.issuer,
             "vct": self.vct,
@@ -106,6 +109,7 @@ class Desk:
     def __init__(self, trust: Trust) -> None:
         self.trust = trust
         self._seen: dict[str, int] = {}
+        self._order: deque[tuple[int, str]] = deque()
         self._lock = threading.Lock()
 
     def new_request(
@@ -136,7 +140,8 @@ class Desk:
     def _check(self, proof: str, *, now: int, request: DeskRequest | None, policy_id: str | None) -> DeskResult:
         if policy_id is None:
             raise PolicyError(Reason.UNKNOWN_POLICY, "the desk has no policy to check against")
-        compact = decode_qr_text(proof.strip()) if is_qr_text(proof.lstrip()) else proof.strip()
+        text = proof.strip()
+        parts = parse_qr_text(text) if is_qr_text(text) else parse_presentation(text, DEFAULT_LIMITS)
         if request is not None:
             approved = check_request(request, self.trust.registry, now=now)
             nonce: str | None = request.nonce
@@ -145,12 +150,12 @@ class Desk:
         else:
             approved = self._policy(policy_id, now)
             audience, max_age, wanted = offline_audience(approved.id), OFFLINE_MAX_AGE, approved.claim_names
-            nonce = _key_binding_nonce(compact)
-        paper = compact.endswith("~")
+            nonce = _key_binding_nonce(parts)
+        paper = not parts.key_binding
         if paper and not approved.accepts_paper:
             raise PolicyError(Reason.PAPER_NOT_ACCEPTED, f"policy {approved.id!r} does not accept paper proofs")
         verified = verify_presentation(
-            compact, issuer_keys=self.trust.issuer_keys, audience=audience, nonce=nonce or "-", now=now,
+            parts, issuer_keys=self.trust.issuer_keys, audience=audience, nonce=nonce or "-", now=now,
             options=_OPTIONS[max_age], unsafe_skip_key_binding=paper,
         )  # fmt: skip
         if verified.status is not None:
@@ -158,9 +163,10 @@ class Desk:
         elif not paper:
             raise PolicyError(Reason.STATUS_UNAVAILABLE, "the credential has no status: it could not be revoked")
         if not paper and nonce is not None:
-            self._remember(f"{audience}|{nonce}", now + max_age, now)
-        shown = {name: value for name, value in verified.claims.items() if name in wanted}
-        dropped = tuple(sorted(name for name in verified.claims if name not in wanted))
+            self._remember(audience + "|" + nonce, now + max_age, now)
+        claims = verified.claims
+        shown = {name: claims[name] for name in wanted if name in claims}
+        dropped = tuple(sorted(claims.keys() - shown.keys())) if len(shown) != len(claims) else ()
         return DeskResult(True, "ok", "The proof is valid.", approved.id, shown, dropped, verified.issuer,
                           verified.vct, verified.key_bound)  # fmt: skip
 
@@ -168,34 +174,35 @@ class Desk:
         approved = self.trust.registry.policies.get(policy_id)
         if approved is None:
             raise PolicyError(Reason.UNKNOWN_POLICY, f"policy {policy_id!r} is not in the registry")
-        if not approved.is_valid_on(dt.datetime.fromtimestamp(now, dt.UTC).date()):
+        if not approved.is_valid_on(utc_day(now)):
             raise PolicyError(Reason.POLICY_EXPIRED, f"policy {policy_id!r} expired on {approved.valid_until}")
         return approved
 
     def _remember(self, key: str, until: int, now: int) -> None:
         """Refuse a nonce seen before (ECDSA signatures are malleable: never key on the bytes).
-        Entries leave memory once their proof could no longer be fresh anyway."""
+        Entries leave memory once their proof could no longer be fresh anyway, oldest first."""
         with self._lock:
-            # Oldest first: entries are added with nearly the same lifetime, so expired ones
-            # gather at the front and cleaning costs nothing per check.
-            while self._seen and next(iter(self._seen.values())) < now:
-                self._seen.pop(next(iter(self._seen)))
-            if key in self._seen:
+            seen, order = self._seen, self._order
+            while order and (order[0][0] < now or len(order) >= REPLAY_MEMORY):
+                del seen[order.popleft()[1]]
+            if key in seen:
                 raise PolicyError(Reason.REPLAYED, "this proof was already shown here")
-            if len(self._seen) >= REPLAY_MEMORY:
-                self._seen.pop(next(iter(self._seen)))
-            self._seen[key] = until
+            seen[key] = until
+            order.append((until, key))
 
 
-def _key_binding_nonce(compact: str) -> str | None:
+def _key_binding_nonce(parts: Presentation) -> str | None:
     """The nonce of a proof's key-binding JWT, read before it is verified (it is then checked)."""
-    _jwt, _disclosures, key_binding = split_presentation(compact, DEFAULT_LIMITS)
-    if not key_binding:
+    if not parts.key_binding:
         return None
-    parts = key_binding.split(".")
-    if len(parts) != 3:
-        raise MalformedError(Reason.MALFORMED, "the key binding is not a compact JWS")
-    nonce = parse_json_object(b64url_decode(parts[1]), DEFAULT_LIMITS, what="the key binding").get("nonce")
+    if parts.key_binding_parts is not None:
+        payload = parts.key_binding_parts[3]
+    else:
+        pieces = parts.key_binding.split(".")
+        if len(pieces) != 3:
+            raise MalformedError(Reason.MALFORMED, "the key binding is not a compact JWS")
+        payload = b64url_decode(pieces[1])
+    nonce = parse_json_object(payload, DEFAULT_LIMITS, what="the key binding").get("nonce")
     if not isinstance(nonce, str) or len(nonce) < 16:
         raise KeyBindingError(Reason.NONCE_MISMATCH, "an offline proof needs a random nonce")
     return nonce
