@@ -103,6 +103,21 @@ def test_a_zip_bomb_stops_at_the_limit() -> None:
     assert caught.value.reason is Reason.TOO_LARGE
 
 
+@pytest.mark.parametrize("limit", [16_384, 8_192, 4_096, 4_097, 5_000])
+def test_a_payload_that_inflates_in_several_steps_round_trips_up_to_the_limit(limit: int) -> None:
+    compact = "~".join(["abcd" * 300] * 5)  # 4,500 random-looking bytes, but compressible
+    skeleton, blobs = repack(compact)
+    inflated = len(skeleton) + len(blobs)
+    assert inflated > 4_096
+    text = encode_qr_text(compact)
+    if inflated <= limit:
+        assert decode_qr_text(text, limits=Limits(max_decompressed_bytes=limit)) == compact
+    else:
+        with pytest.raises(MalformedError) as caught:
+            decode_qr_text(text, limits=Limits(max_decompressed_bytes=limit))
+        assert caught.value.reason is Reason.TOO_LARGE
+
+
 def test_a_stream_without_the_preset_dictionary_is_refused() -> None:
     with pytest.raises(MalformedError):
         decode_qr_text(_qr(repack("abc")[0], dictionary=b""))
