@@ -31,8 +31,8 @@ from ._qrtext import (
     Segments,
     _inflate,
     _long_header,
-    _padding,
     b64url_bytes,
+    base64_formats,
     unpack_segments,
 )
 from ._sdjwt import Presentation, check_disclosure_count, parse_presentation
@@ -162,16 +162,6 @@ def _remember(plan: _Plan | None) -> None:
     kept.append(plan)
 
 
-def _segment_formats(lengths: list[int]) -> tuple[struct.Struct, struct.Struct, struct.Struct]:
-    """Formats that cut runs of these lengths, pad each to whole base64 groups, and cut the
-    base64 of the padded whole back into each run's unpadded text."""
-    return (
-        struct.Struct("".join([f"{n}s" for n in lengths])),
-        struct.Struct("".join([f"{n}s{_padding(n)}x" for n in lengths])),
-        struct.Struct("".join([f"{-(-4 * n // 3)}s{_padding(n) * 4 // 3}x" for n in lengths])),
-    )
-
-
 def _compile(data: bytes, segments: Segments) -> _Plan | None:
     """The plan for ``data``'s shape, from a general decode that gave ``segments``; None
     unless the shape is an ordinary SD-JWT. Runs once per shape, so it is written plainly."""
@@ -217,8 +207,8 @@ def _compile(data: bytes, segments: Segments) -> _Plan | None:
              for pieces in segment_layouts for piece in pieces]  # fmt: skip
     texts, raws, _separators = segments
     raw_lengths = [len(cast(bytes, raw)) for raw in raws]
-    cut_runs, pad_runs, split_encoded_runs = _segment_formats(run_lengths)
-    split_segments, pad_segments, split_texts = _segment_formats(raw_lengths)
+    cut_runs, pad_runs, split_encoded_runs = base64_formats(run_lengths)
+    split_segments, pad_segments, split_texts = base64_formats(raw_lengths)
     covered = "%s.%s.%s~" + "%s~" * (cut - 3)
     probe = (*positions, 0, 0)  # two more, so that itemgetter always returns a tuple
     return _Plan(

@@ -23,6 +23,7 @@ import operator
 import re
 import struct
 import zlib
+from collections.abc import Sequence
 from typing import NamedTuple
 
 from ._base45 import b45decode, b45encode
@@ -155,6 +156,17 @@ def _padding(length: int) -> int:
     return -length % 3
 
 
+def base64_formats(lengths: Sequence[int]) -> tuple[struct.Struct, struct.Struct, struct.Struct]:
+    """``struct`` formats that cut byte strings of these lengths out of a buffer, pack them
+    each padded with zeros to whole base64 groups, and cut the base64 of that packing back
+    into each one's unpadded text (the zero bits are exactly canonical base64url's)."""
+    return (
+        struct.Struct("".join([f"{n}s" for n in lengths])),
+        struct.Struct("".join([f"{n}s{_padding(n)}x" for n in lengths])),
+        struct.Struct("".join([f"{-(-4 * n // 3)}s{_padding(n) * 4 // 3}x" for n in lengths])),
+    )
+
+
 def _broken(problem: str) -> MalformedError:
     return MalformedError(Reason.MALFORMED, f"QR payload {problem}")
 
@@ -244,11 +256,7 @@ def _random_parts(data: bytes, start: int, lengths: tuple[int, ...]) -> tuple[tu
     if codec is None:
         if len(_CODECS) >= _CODECS_KEPT:
             _CODECS.clear()
-        codec = _CODECS[lengths] = (
-            struct.Struct("".join([f"{n}s" for n in lengths])),
-            struct.Struct("".join([f"{n}s{_padding(n)}x" for n in lengths])),
-            struct.Struct("".join([f"{-(-4 * n // 3)}s{_padding(n) * 4 // 3}x" for n in lengths])),
-        )
+        codec = _CODECS[lengths] = base64_formats(lengths)
     cut, padded, encoded = codec
     runs = cut.unpack_from(data, start)
     return runs, encoded.unpack(b64url_bytes(padded.pack(*runs)))
