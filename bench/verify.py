@@ -21,6 +21,7 @@ import hashlib
 import json
 import platform
 import secrets
+import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -229,10 +230,13 @@ def _desk_from_camera(issuer: SigningKey, trusted: KeySet, now: int, count: int)
     return decoding / count * 1e3, checking / max(checked, 1) * 1e3, checked
 
 
-def measure(candidates: dict[str, Callable[[], None]], rounds: int, iterations: dict[str, int]) -> dict[str, float]:
-    """Best seconds per call for each candidate, over interleaved rounds."""
-    best = dict.fromkeys(candidates, float("inf"))
+def measure(
+    candidates: dict[str, Callable[[], None]], rounds: int, iterations: dict[str, int]
+) -> tuple[dict[str, float], list[dict[str, float]]]:
+    """Best seconds per call for each candidate over interleaved rounds, and every round's times."""
+    every: list[dict[str, float]] = []
     for _ in range(rounds):
+        times = {}
         for name, function in candidates.items():
             count = iterations[name]
             gc.disable()
@@ -241,13 +245,14 @@ def measure(candidates: dict[str, Callable[[], None]], rounds: int, iterations: 
                 function()
             elapsed = time.perf_counter() - start
             gc.enable()
-            best[name] = min(best[name], elapsed / count)
-    return best
+            times[name] = elapsed / count
+        every.append(times)
+    return {name: min(times[name] for times in every) for name in candidates}, every
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--rounds", type=int, default=25)
     parser.add_argument("--iterations", type=int, default=400)
     parser.add_argument("--camera-frames", type=int, default=40)
     arguments = parser.parse_args()
@@ -273,7 +278,7 @@ def main() -> None:
     }
     ours()  # a proof that does not verify must not be benchmarked
     iterations = {name: arguments.iterations // (8 if name.startswith("reference") else 1) for name in candidates}
-    best = measure(candidates, arguments.rounds, iterations)
+    best, every_round = measure(candidates, arguments.rounds, iterations)
 
     print(
         f"# {platform.python_implementation()} {platform.python_version()}, cryptography {cryptography.__version__}, "
@@ -295,6 +300,12 @@ def main() -> None:
     desk_time = best["desk engine (QR, trust, status)"]
     print(f"desk engine / floor on one repeated proof: {desk_time / best['floor: 2 x ES256 + holder key']:.3f}")
     desk_vs_floor = desk_time / best["floor on the desk's fresh proofs"]
+    paired = sorted(times["desk engine (QR, trust, status)"] / times["floor on the desk's fresh proofs"]
+                    for times in every_round)  # fmt: skip
+    print(
+        f"desk engine / fresh floor, round by round: median {statistics.median(paired):.3f}, "
+        f"{paired[0]:.3f} to {paired[-1]:.3f} (how noisy this machine was)"
+    )
     print(f"desk_engine_ratio_vs_floor={desk_vs_floor:.3f} (same fresh proofs for both; target <= 1.6)")
     image_ms, check_ms, read = _desk_from_camera(issuer, trusted, now, arguments.camera_frames)
     print(

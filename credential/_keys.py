@@ -64,6 +64,7 @@ def is_valid_signature(alg: str, public_key: PublicKey, signature: bytes, signin
 
 
 _MINIMAL_EC_MEMBERS = {"kty", "crv", "x", "y"}
+_COORDINATE_CHARS = 43  # base64url of 32 bytes
 
 
 def load_public_jwk(jwk: object) -> tuple[Algorithm, PublicKey]:
@@ -71,10 +72,16 @@ def load_public_jwk(jwk: object) -> tuple[Algorithm, PublicKey]:
     if type(jwk) is dict and jwk.keys() == _MINIMAL_EC_MEMBERS and jwk["kty"] == "EC" and jwk["crv"] == "P-256":
         # The holder key of every cityid credential: exactly these members, so no private
         # ones and no alg to compare; the coordinates get the same checks as below.
+        x, y = jwk["x"], jwk["y"]
+        if type(x) is str and type(y) is str and len(x) == len(y) == _COORDINATE_CHARS:
+            try:
+                point = b64url_decode(x) + b64url_decode(y)  # 43 canonical characters are 32 bytes
+            except MalformedError as exc:
+                raise _invalid("the JWK's coordinates are not base64url") from exc
+        else:
+            point = _coordinate(jwk, "x") + _coordinate(jwk, "y")
         try:
-            return "ES256", ec.EllipticCurvePublicKey.from_encoded_point(
-                _P256, b"\x04" + _coordinate(jwk, "x") + _coordinate(jwk, "y")
-            )
+            return "ES256", ec.EllipticCurvePublicKey.from_encoded_point(_P256, b"\x04" + point)
         except ValueError as exc:
             raise _invalid("the EC point is not on P-256") from exc
     if not isinstance(jwk, dict | Mapping):  # dict first: the ABC check is slow

@@ -124,16 +124,16 @@ class _Plan(NamedTuple):
     disclosures: int
 
     def run(self, data: bytes, limits: Limits) -> Presentation:
-        _check_limits(self.chars, self.disclosures, limits)
-        runs = self.cut_runs.unpack_from(data, self.start)
-        encoded = self.split_encoded_runs.unpack(b64url_bytes(self.pad_runs.pack(*runs)))
-        pieces = self.order(self.literals(data) + encoded + runs + (b'"',))
-        raws = self.split_segments.unpack(b"".join(pieces))
-        texts = tuple(map(bytes.decode, self.split_texts.unpack(b64url_bytes(self.pad_segments.pack(*raws)))))
-        cut = self.cut
+        (_, _, _, _, start, cut_runs, pad_runs, split_encoded_runs, literals, order, split_segments, pad_segments,
+         split_texts, cut, covered, chars, disclosures) = self  # fmt: skip
+        _check_limits(chars, disclosures, limits)
+        runs = cut_runs.unpack_from(data, start)
+        encoded = split_encoded_runs.unpack(b64url_bytes(pad_runs.pack(*runs)))
+        raws = split_segments.unpack(b"".join(order(literals(data) + encoded + runs + (b'"',))))
+        texts = tuple(map(bytes.decode, split_texts.unpack(b64url_bytes(pad_segments.pack(*raws)))))
         key_bound = cut < len(texts) - 1
         return Presentation(
-            texts[0], texts[1], raws[2], texts[3:cut], ".".join(texts[cut:]), self.covered % texts[:cut], raws[1],
+            texts[0], texts[1], raws[2], texts[3:cut], ".".join(texts[cut:]), covered % texts[:cut], raws[1],
             raws[3:cut], (texts[cut], texts[cut + 1], raws[cut + 2], raws[cut + 1]) if key_bound else None,
         )  # fmt: skip
 

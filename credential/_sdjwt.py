@@ -53,6 +53,12 @@ def _decode_disclosure(disclosure: str, limits: Limits, raw: bytes | None) -> li
         decoded = parse_json(b64url_decode(disclosure) if raw is None else raw, limits, what="a disclosure")
     except MalformedError as exc:
         raise DisclosureError(Reason.MALFORMED_DISCLOSURE, f"a disclosure is malformed: {exc.message}") from exc
+    if type(decoded) is list and len(decoded) == 3 and type(decoded[0]) is str and type(decoded[1]) is str:
+        if decoded[1] in RESERVED_NAMES:  # the usual [salt, name, value]: the checks below, in short
+            raise DisclosureError(
+                Reason.RESERVED_CLAIM_NAME, f"a disclosure uses the reserved claim name {decoded[1]!r}"
+            )
+        return decoded
     if not isinstance(decoded, list) or len(decoded) not in (2, 3) or not isinstance(decoded[0], str):
         raise DisclosureError(Reason.MALFORMED_DISCLOSURE, "a disclosure must be [salt, name, value] or [salt, value]")
     if len(decoded) == 3:

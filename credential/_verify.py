@@ -192,7 +192,7 @@ def _issuer_signed_payload(
     if header["alg"] != key.alg:
         raise SignatureError(Reason.UNSUPPORTED_ALGORITHM, "the credential's alg does not match its issuer key")
     signing_input = parts.covered[: len(parts.header) + 1 + len(parts.payload)].encode("ascii")
-    if not key.is_valid_signature(parts.signature, signing_input):
+    if not is_valid_signature(key.alg, key.public_key, parts.signature, signing_input):
         raise SignatureError(Reason.BAD_SIGNATURE, "the issuer's signature does not match the credential")
     payload = parts.payload_bytes
     if payload is None:
@@ -206,7 +206,8 @@ def _bounded(parts: Presentation, limits: Limits) -> Presentation:
         raise MalformedError(
             Reason.TOO_LARGE, f"the presentation is longer than {limits.max_presentation_chars} characters"
         )
-    check_disclosure_count(len(parts.disclosures), limits)
+    if len(parts.disclosures) > limits.max_disclosures:
+        check_disclosure_count(len(parts.disclosures), limits)  # raises
     return parts
 
 
@@ -229,10 +230,10 @@ def verify_presentation(
     seconds since the epoch.
     """
     limits = options.limits
-    if isinstance(presentation, str):
-        parts = parse_presentation(presentation, limits)
-    elif isinstance(presentation, Presentation):
+    if type(presentation) is Presentation:
         parts = _bounded(presentation, limits)
+    elif isinstance(presentation, str):
+        parts = parse_presentation(presentation, limits)
     else:
         raise MalformedError(Reason.MALFORMED, "a presentation must be text")
     key, kid, payload = _issuer_signed_payload(parts, issuer_keys, options)
