@@ -126,7 +126,8 @@ class _Plan(NamedTuple):
     def run(self, data: bytes, limits: Limits) -> Presentation:
         (_, _, _, _, start, cut_runs, pad_runs, split_encoded_runs, literals, order, split_segments, pad_segments,
          split_texts, cut, covered, chars, disclosures) = self  # fmt: skip
-        _check_limits(chars, disclosures, limits)
+        if chars > limits.max_presentation_chars or disclosures > limits.max_disclosures:
+            _check_limits(chars, disclosures, limits)  # raises
         runs = cut_runs.unpack_from(data, start)
         encoded = split_encoded_runs.unpack(b64url_bytes(pad_runs.pack(*runs)))
         raws = split_segments.unpack(b"".join(order(literals(data) + encoded + runs + (b'"',))))

@@ -48,10 +48,10 @@ class StatusList:
 
     def get(self, index: int) -> int:
         """The status at ``index``; raises ``status_unavailable`` outside the list."""
+        if self.bits == 1 and 0 <= index < len(self.data) << 3:  # revocation lists: the desk's every check
+            return self.data[index >> 3] >> (index & 7) & 1
         if not 0 <= index < self.size:
             raise StatusError(Reason.STATUS_UNAVAILABLE, f"status index {index} is outside the status list")
-        if self.bits == 1:  # revocation lists: the desk's every check
-            return self.data[index >> 3] >> (index & 7) & 1
         per_byte = 8 // self.bits
         shift = (index % per_byte) * self.bits
         return (self.data[index // per_byte] >> shift) & ((1 << self.bits) - 1)

@@ -122,9 +122,11 @@ class Policy:
     """Rule id to the reviewer-facing reason a warning of that rule is accepted."""
     claim_names: tuple[str, ...] = field(init=False, repr=False, compare=False)
     """The names of ``claims``, in order (kept, since every desk check asks for them)."""
+    claim_name_set: frozenset[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "claim_names", tuple(claim.name for claim in self.claims))
+        object.__setattr__(self, "claim_name_set", frozenset(self.claim_names))
 
     def title_in(self, language: str) -> str:
         """The title in ``language``, or in English when it has no translation."""
