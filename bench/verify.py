@@ -39,6 +39,7 @@ from cityid.qrimage import decode_qr_images, make_qr
 from credential import (
     QR_PREFIX,
     RESIDENCY,
+    DeskRequest,
     KeySet,
     SigningKey,
     StatusList,
@@ -161,6 +162,25 @@ def _new_desk(issuer: SigningKey, trusted: KeySet, now: int) -> Desk:
     return Desk(Trust(trusted, lists, registry, now))
 
 
+def _resident(issuer: SigningKey, now: int) -> tuple[SigningKey, str]:
+    """A one-time residency credential as a wallet holds it: its own device key, a random status index."""
+    holder = SigningKey.generate()
+    claims = residency_claims("Riverton", dt.date(1991, 6, 14), dt.date.today())
+    issued = issue_credential(
+        RESIDENCY, claims, issuer_key=issuer, iss="https://id.riverton.example", holder_jwk=holder.public_jwk(),
+        now=now, status=StatusReference(secrets.randbelow(1_000_000), URI),
+    )  # fmt: skip
+    return holder, issued
+
+
+def _answer(desk: Desk, holder: SigningKey, issued: str, now: int) -> tuple[DeskRequest, str]:
+    """A fresh desk request and the wallet's answer to it, as QR text."""
+    request = desk.new_request("recreation-centre", audience=AUDIENCE, now=now)
+    proof = present(issued, disclose=list(request.claims), holder_key=holder, audience=AUDIENCE,
+                    nonce=request.nonce, now=now)  # fmt: skip
+    return request, encode_qr_text(proof)
+
+
 def _desk(issuer: SigningKey, trusted: KeySet, now: int, count: int) -> tuple[Callable[[], None], Callable[[], None]]:
     """The desk engine end to end from QR text: a synced trust with a 1,000,000-entry status list
     and a signed policy registry, the request check, the status bit, the policy's claims and the
@@ -168,21 +188,8 @@ def _desk(issuer: SigningKey, trusted: KeySet, now: int, count: int) -> tuple[Ca
     refused), so the proofs are made beforehand, from 64 credentials of different residents
     with random status indexes."""
     desk = _new_desk(issuer, trusted, now)
-    claims = residency_claims("Riverton", dt.date(1991, 6, 14), dt.date.today())
-    residents = []  # a batch of one-time credentials, as wallets hold them: own keys, random status indexes
-    for _ in range(64):
-        holder = SigningKey.generate()
-        residents.append((holder, issue_credential(
-            RESIDENCY, claims, issuer_key=issuer, iss="https://id.riverton.example", holder_jwk=holder.public_jwk(),
-            now=now, status=StatusReference(secrets.randbelow(1_000_000), URI),
-        )))  # fmt: skip
-    work = []
-    for index in range(count):
-        holder, issued = residents[index % len(residents)]
-        request = desk.new_request("recreation-centre", audience=AUDIENCE, now=now)
-        proof = present(issued, disclose=list(request.claims), holder_key=holder, audience=AUDIENCE,
-                        nonce=request.nonce, now=now)  # fmt: skip
-        work.append((request, encode_qr_text(proof)))
+    residents = [_resident(issuer, now) for _ in range(64)]
+    work = [_answer(desk, *residents[index % len(residents)], now) for index in range(count)]
     pending = iter(work)
     floors = iter([_floor(decode_qr_text(text), issuer) for _request, text in work])
 
@@ -203,18 +210,11 @@ def _desk_from_camera(issuer: SigningKey, trusted: KeySet, now: int, count: int)
     check after that, and how many frames could be read. The frames are made beforehand:
     drawing them is the camera's work, not the desk's."""
     desk = _new_desk(issuer, trusted, now)
+    resident = _resident(issuer, now)
     frames = []
-    holder = SigningKey.generate()
-    issued = issue_credential(
-        RESIDENCY, residency_claims("Riverton", dt.date(1991, 6, 14), dt.date.today()), issuer_key=issuer,
-        iss="https://id.riverton.example", holder_jwk=holder.public_jwk(), now=now,
-        status=StatusReference(secrets.randbelow(1_000_000), URI),
-    )  # fmt: skip
     for seed in range(count):
-        request = desk.new_request("recreation-centre", audience=AUDIENCE, now=now)
-        proof = present(issued, disclose=list(request.claims), holder_key=holder, audience=AUDIENCE,
-                        nonce=request.nonce, now=now)  # fmt: skip
-        frames.append((request, camera_frame(make_qr(encode_qr_text(proof)), seed=seed)))
+        request, text = _answer(desk, *resident, now)
+        frames.append((request, camera_frame(make_qr(text), seed=seed)))
     decoding = checking = 0.0
     checked = 0
     for request, frame in frames:

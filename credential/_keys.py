@@ -64,26 +64,21 @@ def is_valid_signature(alg: str, public_key: PublicKey, signature: bytes, signin
 
 
 _MINIMAL_EC_MEMBERS = {"kty", "crv", "x", "y"}
-_COORDINATE_CHARS = 43  # base64url of 32 bytes
+
+
+def _p256_point(jwk: Mapping[str, Any]) -> ec.EllipticCurvePublicKey:
+    try:
+        return ec.EllipticCurvePublicKey.from_encoded_point(
+            _P256, b"\x04" + _coordinate(jwk, "x") + _coordinate(jwk, "y")
+        )
+    except ValueError as exc:
+        raise _invalid("the EC point is not on P-256") from exc
 
 
 def load_public_jwk(jwk: object) -> tuple[Algorithm, PublicKey]:
     """The algorithm and key of a public EC P-256 or OKP Ed25519 JWK; refuses anything else."""
     if type(jwk) is dict and jwk.keys() == _MINIMAL_EC_MEMBERS and jwk["kty"] == "EC" and jwk["crv"] == "P-256":
-        # The holder key of every cityid credential: exactly these members, so no private
-        # ones and no alg to compare; the coordinates get the same checks as below.
-        x, y = jwk["x"], jwk["y"]
-        if type(x) is str and type(y) is str and len(x) == len(y) == _COORDINATE_CHARS:
-            try:
-                point = b64url_decode(x) + b64url_decode(y)  # 43 canonical characters are 32 bytes
-            except MalformedError as exc:
-                raise _invalid("the JWK's coordinates are not base64url") from exc
-        else:
-            point = _coordinate(jwk, "x") + _coordinate(jwk, "y")
-        try:
-            return "ES256", ec.EllipticCurvePublicKey.from_encoded_point(_P256, b"\x04" + point)
-        except ValueError as exc:
-            raise _invalid("the EC point is not on P-256") from exc
+        return "ES256", _p256_point(jwk)  # every cityid holder key: no private members, no alg to compare
     if not isinstance(jwk, dict | Mapping):  # dict first: the ABC check is slow
         raise _invalid("a JWK must be a JSON object")
     if not _PRIVATE_MEMBERS.isdisjoint(jwk):
@@ -92,12 +87,7 @@ def load_public_jwk(jwk: object) -> tuple[Algorithm, PublicKey]:
     public_key: PublicKey
     alg: Algorithm
     if kty == "EC" and crv == "P-256":
-        try:
-            public_key = ec.EllipticCurvePublicKey.from_encoded_point(
-                _P256, b"\x04" + _coordinate(jwk, "x") + _coordinate(jwk, "y")
-            )
-        except ValueError as exc:
-            raise _invalid("the EC point is not on P-256") from exc
+        public_key = _p256_point(jwk)
         alg = "ES256"
     elif kty == "OKP" and crv == "Ed25519":
         public_key = Ed25519PublicKey.from_public_bytes(_coordinate(jwk, "x"))

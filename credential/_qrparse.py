@@ -18,10 +18,9 @@ from __future__ import annotations
 
 import operator
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import NamedTuple, cast
 
-from ._errors import MalformedError, Reason
 from ._limits import DEFAULT_LIMITS, Limits
 from ._qrtext import (
     _BLOB,
@@ -33,6 +32,8 @@ from ._qrtext import (
     _long_header,
     b64url_bytes,
     base64_formats,
+    check_expanded_size,
+    compact_text,
     unpack_segments,
 )
 from ._sdjwt import Presentation, check_disclosure_count, parse_presentation
@@ -51,10 +52,7 @@ def parse_qr_text(text: str, *, limits: Limits = DEFAULT_LIMITS) -> Presentation
     segments = unpack_segments(data)
     parts = _split_segments(segments, limits)
     if parts is None:
-        compact = segments.compact()
-        if len(compact) > limits.max_presentation_chars:
-            raise MalformedError(Reason.TOO_LARGE, "QR payload expands beyond the presentation limit")
-        return parse_presentation(compact, limits)
+        return parse_presentation(compact_text(segments, limits), limits)
     _remember(_compile(data, segments))
     return parts
 
@@ -62,18 +60,22 @@ def parse_qr_text(text: str, *, limits: Limits = DEFAULT_LIMITS) -> Presentation
 def _split_segments(segments: Segments, limits: Limits) -> Presentation | None:
     """A :class:`Presentation` when the segments are ``h.p.s~d~...~`` then ``h.p.s`` or
     nothing, every one of them canonical base64url; None for any other shape."""
-    texts, raws, _separators = segments
     cut = _standard_cut(segments)
     if cut is None:
         return None
-    raw = cast(list[bytes], raws)
-    disclosures = texts[3:cut]
-    covered = f"{texts[0]}.{texts[1]}.{texts[2]}~" + "".join([disclosure + "~" for disclosure in disclosures])
-    key_binding = ".".join(texts[cut:])
-    _check_limits(len(covered) + len(key_binding), len(disclosures), limits)
+    texts, raws = segments.texts, cast(list[bytes], segments.raws)
+    covered = f"{texts[0]}.{texts[1]}.{texts[2]}~" + "".join([disclosure + "~" for disclosure in texts[3:cut]])
+    parts = _presentation(texts, raws, cut, covered)
+    _check_limits(len(covered) + len(parts.key_binding), cut - 3, limits)
+    return parts
+
+
+def _presentation(texts: Sequence[str], raws: Sequence[bytes], cut: int, covered: str) -> Presentation:
+    """The presentation of ordinary segments whose key-binding JWT starts at ``cut``."""
+    key_bound = cut < len(texts) - 1
     return Presentation(
-        texts[0], texts[1], raw[2], disclosures, key_binding, covered, raw[1], raw[3:cut],
-        (texts[cut], texts[cut + 1], raw[cut + 2], raw[cut + 1]) if cut < len(texts) - 1 else None,
+        texts[0], texts[1], raws[2], texts[3:cut], ".".join(texts[cut:]), covered, raws[1], raws[3:cut],
+        (texts[cut], texts[cut + 1], raws[cut + 2], raws[cut + 1]) if key_bound else None,
     )  # fmt: skip
 
 
@@ -89,8 +91,7 @@ def _standard_cut(segments: Segments) -> int | None:
 
 
 def _check_limits(chars: int, disclosures: int, limits: Limits) -> None:
-    if chars > limits.max_presentation_chars:
-        raise MalformedError(Reason.TOO_LARGE, "QR payload expands beyond the presentation limit")
+    check_expanded_size(chars, limits)
     check_disclosure_count(disclosures, limits)
 
 
@@ -126,17 +127,12 @@ class _Plan(NamedTuple):
     def run(self, data: bytes, limits: Limits) -> Presentation:
         (_, _, _, _, start, cut_runs, pad_runs, split_encoded_runs, literals, order, split_segments, pad_segments,
          split_texts, cut, covered, chars, disclosures) = self  # fmt: skip
-        if chars > limits.max_presentation_chars or disclosures > limits.max_disclosures:
-            _check_limits(chars, disclosures, limits)  # raises
+        _check_limits(chars, disclosures, limits)
         runs = cut_runs.unpack_from(data, start)
         encoded = split_encoded_runs.unpack(b64url_bytes(pad_runs.pack(*runs)))
         raws = split_segments.unpack(b"".join(order(literals(data) + encoded + runs + (b'"',))))
         texts = tuple(map(bytes.decode, split_texts.unpack(b64url_bytes(pad_segments.pack(*raws)))))
-        key_bound = cut < len(texts) - 1
-        return Presentation(
-            texts[0], texts[1], raws[2], texts[3:cut], ".".join(texts[cut:]), covered % texts[:cut], raws[1],
-            raws[3:cut], (texts[cut], texts[cut + 1], raws[cut + 2], raws[cut + 1]) if key_bound else None,
-        )  # fmt: skip
+        return _presentation(texts, raws, cut, covered % texts[:cut])
 
 
 _PLANS: dict[int, list[_Plan]] = {}

@@ -311,10 +311,19 @@ def unpack_segments(data: bytes) -> Segments:
 
 def unpack(data: bytes, limits: Limits) -> str:
     """Rebuild the exact compact string from the inflated ``skeleton + blobs``."""
-    compact = unpack_segments(data).compact()
-    if len(compact) > limits.max_presentation_chars:
-        raise MalformedError(Reason.TOO_LARGE, "QR payload expands beyond the presentation limit")
+    return compact_text(unpack_segments(data), limits)
+
+
+def compact_text(segments: Segments, limits: Limits) -> str:
+    """The compact string the segments spell, bounded."""
+    compact = segments.compact()
+    check_expanded_size(len(compact), limits)
     return compact
+
+
+def check_expanded_size(chars: int, limits: Limits) -> None:
+    if chars > limits.max_presentation_chars:
+        raise MalformedError(Reason.TOO_LARGE, "QR payload expands beyond the presentation limit")
 
 
 def encode_qr_text(compact: str) -> str:

@@ -86,6 +86,18 @@ def _by_digest(disclosures: Sequence[str], limits: Limits, decoded: Sequence[byt
     return by_digest
 
 
+def _member_name(decoded: list[Any], siblings: dict[str, Any], *, top_level: bool) -> str:
+    """The claim name of a disclosure referenced from an ``_sd`` array next to ``siblings``."""
+    if len(decoded) != 3:
+        raise DisclosureError(Reason.MALFORMED_DISCLOSURE, "an array-element disclosure is referenced from _sd")
+    name: str = decoded[1]
+    if name in siblings:
+        raise DisclosureError(Reason.CLAIM_CONFLICT, f"disclosed claim {name!r} already exists")
+    if top_level and name in NEVER_DISCLOSABLE:
+        raise DisclosureError(Reason.RESERVED_CLAIM_NAME, f"{name!r} must not be selectively disclosed")
+    return name
+
+
 class _Resolver:
     """One pass over a payload, putting each referenced disclosure in its digest's place."""
 
@@ -130,13 +142,7 @@ class _Resolver:
             if found is None:
                 continue
             disclosure, decoded = found
-            if len(decoded) != 3:
-                raise DisclosureError(Reason.MALFORMED_DISCLOSURE, "an array-element disclosure is referenced from _sd")
-            name = decoded[1]
-            if name in out:
-                raise DisclosureError(Reason.CLAIM_CONFLICT, f"disclosed claim {name!r} already exists")
-            if not path and name in NEVER_DISCLOSABLE:
-                raise DisclosureError(Reason.RESERVED_CLAIM_NAME, f"{name!r} must not be selectively disclosed")
+            name = _member_name(decoded, out, top_level=not path)
             self.paths.append(((*path, name), disclosure))
             out[name] = self.value(decoded[2], (*path, name))
         return out
@@ -203,13 +209,8 @@ def _resolve_flat(payload: dict[str, Any], by_digest: dict[str, tuple[str, list[
         if found is None:
             continue
         disclosure, decoded = found
-        if len(decoded) != 3:
-            raise DisclosureError(Reason.MALFORMED_DISCLOSURE, "an array-element disclosure is referenced from _sd")
-        name, value = decoded[1], decoded[2]
-        if name in claims:
-            raise DisclosureError(Reason.CLAIM_CONFLICT, f"disclosed claim {name!r} already exists")
-        if name in NEVER_DISCLOSABLE:
-            raise DisclosureError(Reason.RESERVED_CLAIM_NAME, f"{name!r} must not be selectively disclosed")
+        name = _member_name(decoded, claims, top_level=True)
+        value = decoded[2]
         if type(value) in _CONTAINERS:
             return None
         paths.append(((name,), disclosure))

@@ -35,7 +35,8 @@ def chromium_path() -> Path | None:
 
 
 @contextmanager
-def chromium() -> Iterator[Browser]:
+def chromium(*extra_flags: str) -> Iterator[Browser]:
+    """The system's Chromium, headless, with ``extra_flags`` after the usual ones."""
     path = chromium_path()
     if path is None:
         message = "Chromium is not installed (Debian: apt-get install chromium); browser tests need it"
@@ -43,7 +44,7 @@ def chromium() -> Iterator[Browser]:
             pytest.fail(message)
         pytest.skip(message)
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(path), args=FLAGS)
+        browser = playwright.chromium.launch(executable_path=str(path), args=[*FLAGS, *extra_flags])
         try:
             yield browser
         finally:

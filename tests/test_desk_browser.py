@@ -17,13 +17,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-import pytest
 import uvicorn
-from browser import FLAGS, chromium_path
+from browser import chromium
 from desk_support import answer, make_world
 from issuer_support import free_port, running_issuer
 from PIL import Image
-from playwright.sync_api import sync_playwright
 
 from cityid.qrimage import make_qr, to_png
 from credential import decode_request_text
@@ -61,34 +59,24 @@ def serving(app: object) -> Iterator[str]:
 
 
 def scan_with_fake_camera(base: str, video: Path, policy: str, shot: str | None) -> dict[str, str]:
-    path = chromium_path()
-    if path is None:
-        message = "Chromium is not installed (Debian: apt-get install chromium); browser tests need it"
-        if os.environ.get("CITYID_REQUIRE_BROWSER") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
-    flags = [*FLAGS, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-             f"--use-file-for-fake-video-capture={video}"]  # fmt: skip
     outside: list[str] = []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(path), args=flags)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 1000})
-            page.on("request", lambda r: outside.append(r.url) if not r.url.startswith(base) else None)
-            page.goto(f"{base}/?policy={policy}&lang=en")
-            page.wait_for_selector("#result:not([hidden])", timeout=30_000)
-            found = {
-                "class": page.get_attribute("#result", "class") or "",
-                "reason": page.get_attribute("#result", "data-reason") or "",
-                "verdict": page.inner_text("#verdict"),
-                "facts": page.inner_text("#facts"),
-            }
-            if shot and (keep := os.environ.get("CITYID_SCREENSHOTS")):
-                page.screenshot(path=str(Path(keep) / shot))
-            page.keyboard.press("Escape")
-            page.wait_for_selector("#result", state="hidden")
-        finally:
-            browser.close()
+    camera = ("--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+              f"--use-file-for-fake-video-capture={video}")  # fmt: skip
+    with chromium(*camera) as browser:
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        page.on("request", lambda r: outside.append(r.url) if not r.url.startswith(base) else None)
+        page.goto(f"{base}/?policy={policy}&lang=en")
+        page.wait_for_selector("#result:not([hidden])", timeout=30_000)
+        found = {
+            "class": page.get_attribute("#result", "class") or "",
+            "reason": page.get_attribute("#result", "data-reason") or "",
+            "verdict": page.inner_text("#verdict"),
+            "facts": page.inner_text("#facts"),
+        }
+        if shot and (keep := os.environ.get("CITYID_SCREENSHOTS")):
+            page.screenshot(path=str(Path(keep) / shot))
+        page.keyboard.press("Escape")
+        page.wait_for_selector("#result", state="hidden")
     assert outside == [], outside
     return found
 

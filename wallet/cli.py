@@ -27,8 +27,10 @@ from cityid.console import console, errors, printable
 from cityid.i18n import LANGUAGES, Translate, choose_language, translator
 
 if TYPE_CHECKING:
+    from credential import DeskRequest
     from policies import Policy, Registry
 
+    from .present import Proof
     from .store import Wallet
 
 app = typer.Typer(help="The resident's wallet: credentials, consent and proofs.", no_args_is_help=True)
@@ -190,6 +192,31 @@ def _output(
     console.print(_("Show this code to the desk."))
 
 
+def _share(
+    _: Translate,
+    language: str,
+    path: Path,
+    passphrase: str,
+    store: Wallet,
+    policy: Policy,
+    request: DeskRequest,
+    *,
+    now: int,
+    yes: bool,
+    as_json: bool,
+) -> Proof:
+    """Ask, and only on a yes use up one credential for ``request``; the store is saved before
+    the proof is shown, so a credential is never shown twice."""
+    from .present import answer  # noqa: PLC0415
+    from .store import save  # noqa: PLC0415
+
+    _consent(_, language, policy, request.claims, request.audience, errors if as_json else console)
+    _agree(_, yes)
+    proof = answer(store, request, now=now, policy_id=policy.id)
+    save(path, passphrase, store)
+    return proof
+
+
 def _low_batch(_: Translate, remaining: int, type_name: str) -> None:
     from .present import LOW_BATCH  # noqa: PLC0415
 
@@ -264,7 +291,6 @@ def present_command(
         from credential import REQUEST_PREFIX, decode_request_text  # noqa: PLC0415
         from policies import check_request  # noqa: PLC0415
 
-        from .present import answer  # noqa: PLC0415
         from .store import save  # noqa: PLC0415
 
         now = int(time.time())
@@ -273,10 +299,7 @@ def present_command(
         desk_request = decode_request_text(text.lstrip().rstrip("\r\n"))
         policy = check_request(desk_request, _registry(store, registry, board_jwks, now), now=now)
         save(path, passphrase, store)  # a newer registry is kept even if the resident says no
-        _consent(_, language, policy, desk_request.claims, desk_request.audience, errors if as_json else console)
-        _agree(_, yes)
-        proof = answer(store, desk_request, now=now, policy_id=policy.id)
-        save(path, passphrase, store)  # before showing: a credential is never shown twice
+        proof = _share(_, language, path, passphrase, store, policy, desk_request, now=now, yes=yes, as_json=as_json)
         _output(_, proof.qr_text, png=png, svg=svg, as_json=as_json,
                 extra={"policy": policy.id, "claims": list(desk_request.claims),
                        "credential_type": proof.credential_type, "remaining": proof.remaining})  # fmt: skip
@@ -308,9 +331,6 @@ def show(
         from credential import new_request, offline_audience  # noqa: PLC0415
         from policies import check_request  # noqa: PLC0415
 
-        from .present import answer  # noqa: PLC0415
-        from .store import save  # noqa: PLC0415
-
         now = int(time.time())
         path, passphrase, store = _open_wallet(wallet)
         approved_registry = _registry(store, registry, board_jwks, now)
@@ -321,10 +341,7 @@ def show(
         request = new_request(policy=known.id, claims=known.claim_names, audience=audience, now=now,
                               lifetime=OFFLINE_LIFETIME, random_bytes=secrets.token_bytes(16))  # fmt: skip
         approved = check_request(request, approved_registry, now=now)  # expired policies are refused here
-        _consent(_, language, approved, approved.claim_names, audience, errors if as_json else console)
-        _agree(_, yes)
-        proof = answer(store, request, now=now, policy_id=approved.id)
-        save(path, passphrase, store)
+        proof = _share(_, language, path, passphrase, store, approved, request, now=now, yes=yes, as_json=as_json)
         _output(_, proof.qr_text, png=png, svg=svg, as_json=as_json,
                 extra={"policy": approved.id, "claims": list(approved.claim_names), "audience": audience,
                        "nonce": request.nonce, "remaining": proof.remaining})  # fmt: skip
