@@ -75,6 +75,40 @@ def _p256_point(jwk: Mapping[str, Any]) -> ec.EllipticCurvePublicKey:
         raise _invalid("the EC point is not on P-256") from exc
 
 
+_ED_P = 2**255 - 19  # the edwards25519 field prime (RFC 8032 section 5.1)
+# The y coordinates of the 8 points of small order (the torsion subgroup: the identity, one
+# point of order 2, two of order 4 with y = 0, four of order 8); tests/test_advisory.py derives
+# them from the curve equation.
+_ED_SMALL_ORDER_Y = frozenset(
+    {0, 1, _ED_P - 1}
+    | {
+        int.from_bytes(bytes.fromhex(y), "little") & ((1 << 255) - 1)
+        for y in (
+            "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a",
+            "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",
+        )
+    }
+)
+
+
+def _ed25519_point(raw: bytes) -> bytes:
+    """``raw`` when it canonically encodes an Ed25519 point that is not of small order.
+
+    OpenSSL takes any 32 bytes as a public key and verifies cofactorless, so a small-order
+    point (the identity ``AQAA...`` or another of the 8 torsion points) "verifies" a signature
+    nobody made (R = identity, S = 0): a credential bound to it would be bound to no one.
+    Non-canonical encodings (y >= p) are refused too, so a key has one spelling; with y
+    canonical, x = 0 happens only at small-order points (RFC 8032 section 5.1.3; libsodium
+    refuses the same set).
+    """
+    y = int.from_bytes(raw, "little") & ((1 << 255) - 1)
+    if y >= _ED_P:
+        raise _invalid("the Ed25519 key is not canonically encoded")
+    if y in _ED_SMALL_ORDER_Y:
+        raise _invalid("the Ed25519 key is a point of small order, which nobody holds")
+    return raw
+
+
 def load_public_jwk(jwk: object) -> tuple[Algorithm, PublicKey]:
     """The algorithm and key of a public EC P-256 or OKP Ed25519 JWK; refuses anything else."""
     if type(jwk) is dict and jwk.keys() == _MINIMAL_EC_MEMBERS and jwk["kty"] == "EC" and jwk["crv"] == "P-256":
@@ -90,7 +124,7 @@ def load_public_jwk(jwk: object) -> tuple[Algorithm, PublicKey]:
         public_key = _p256_point(jwk)
         alg = "ES256"
     elif kty == "OKP" and crv == "Ed25519":
-        public_key = Ed25519PublicKey.from_public_bytes(_coordinate(jwk, "x"))
+        public_key = Ed25519PublicKey.from_public_bytes(_ed25519_point(_coordinate(jwk, "x")))
         alg = "EdDSA"
     else:
         raise _invalid("only EC P-256 and OKP Ed25519 keys are accepted")

@@ -15,7 +15,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
-from ._errors import Reason, UsageError
+from ._errors import ClaimsError, Reason, UsageError
 
 DAY = 86_400
 
@@ -57,6 +57,38 @@ class CredentialType:
             )
         for name, kind in self.claims.items():
             _check_value(name, kind, claims[name])
+
+    def check_disclosed(self, claims: Mapping[str, Any]) -> None:
+        """Raise ``invalid_claim`` unless every disclosed claim of this type has its kind's
+        JSON type: a desk must never read the string ``"false"`` as a yes. Partial disclosure
+        is fine (an address may show only its locality)."""
+        for name, value in claims.items():
+            kind = self.claims.get(name)
+            if kind is ClaimKind.BOOLEAN or (kind is None and name.startswith("age_over_")):
+                if type(value) is not bool:
+                    raise ClaimsError(Reason.INVALID_CLAIM, f"{name} must be true or false")
+            elif kind is not None and not _is_disclosed_kind(kind, value):
+                raise ClaimsError(Reason.INVALID_CLAIM, f"{name} is not {_KIND_WORDS[kind]}")
+
+
+_KIND_WORDS = {ClaimKind.TEXT: "text", ClaimKind.DATE: "a date (YYYY-MM-DD)", ClaimKind.ADDRESS: "an address"}
+
+
+def _is_disclosed_kind(kind: ClaimKind, value: Any) -> bool:
+    if kind is ClaimKind.TEXT:
+        return type(value) is str
+    if kind is ClaimKind.DATE:
+        try:
+            return len(value) == 10 and dt.date.fromisoformat(value) is not None
+        except (TypeError, ValueError):
+            return False
+    return type(value) is dict and value.keys() <= set(ADDRESS_FIELDS) and all(type(v) is str for v in value.values())
+
+
+def check_disclosed_claims(vct: str, claims: Mapping[str, Any]) -> None:
+    """Type-check disclosed claims against the cityid type ``vct`` names; for any other type,
+    ``age_over_*`` must still be a boolean (the SD-JWT VC and ISO mDL convention)."""
+    (_BY_VCT.get(vct) or _UNKNOWN_TYPE).check_disclosed(claims)
 
 
 def _check_text(name: str, value: Any) -> None:
@@ -117,6 +149,8 @@ IDENTITY = CredentialType(
 
 CREDENTIAL_TYPES: Mapping[str, CredentialType] = MappingProxyType({kind.name: kind for kind in (RESIDENCY, IDENTITY)})
 """Every cityid credential type by name."""
+_BY_VCT = {kind.vct: kind for kind in CREDENTIAL_TYPES.values()}
+_UNKNOWN_TYPE = CredentialType("other", "", "Other", MappingProxyType({}), 0)
 
 
 def is_age_over(birthdate: dt.date, today: dt.date, years: int) -> bool:

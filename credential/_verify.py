@@ -35,6 +35,7 @@ from ._sdjwt import (
     parse_presentation,
     resolve_disclosures,
 )
+from ._types import check_disclosed_claims
 
 _NOT_CLAIMS = NEVER_DISCLOSABLE | {"iat"}
 _NUMBERS = (int, float)
@@ -176,7 +177,20 @@ def _check_key_binding(
         raise KeyBindingError(Reason.KB_NOT_FRESH, "the key-binding JWT has no issue time (iat)")
     if not now - options.max_kb_age - options.clock_skew <= issued_at <= now + options.clock_skew:
         raise KeyBindingError(Reason.KB_NOT_FRESH, "the proof was not made just now (key-binding iat out of window)")
+    if "exp" in claims or "nbf" in claims:  # optional in a KB-JWT, but binding when present (RFC 7519 4.1.4-5)
+        _check_kb_window(claims, now, options.clock_skew)
     return holder_jwk
+
+
+def _check_kb_window(claims: Mapping[str, Any], now: int, skew: int) -> None:
+    for name in ("exp", "nbf"):
+        value = claims.get(name, 0)
+        if type(value) not in _NUMBERS:
+            raise KeyBindingError(Reason.KB_NOT_FRESH, f"the key-binding JWT's {name} is not a number of seconds")
+    if "exp" in claims and now - skew >= claims["exp"]:
+        raise KeyBindingError(Reason.KB_NOT_FRESH, "the proof has expired (key-binding exp)")
+    if "nbf" in claims and now + skew < claims["nbf"]:
+        raise KeyBindingError(Reason.KB_NOT_FRESH, "the proof is not valid yet (key-binding nbf)")
 
 
 def _issuer_signed_payload(
@@ -263,6 +277,7 @@ def verify_presentation(
     claims = resolved.claims
     for name in _NOT_CLAIMS.intersection(claims):
         del claims[name]
+    check_disclosed_claims(vct, claims)
     return VerifiedPresentation(
         issuer,
         vct,

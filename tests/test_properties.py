@@ -32,7 +32,7 @@ from credential import (
     parse_issued,
 )
 from credential._jws import sign_jwt
-from credential._sdjwt import digest, make_disclosure
+from credential._sdjwt import digest, make_disclosure, sd_hash
 
 KEYS = make_keys()
 ED_KEYS = make_keys("EdDSA")
@@ -234,3 +234,27 @@ def test_a_signed_but_arbitrary_credential_only_ever_fails_with_a_reason(
             verify_at_desk(
                 KEYS, presentation, options=VerifyOptions(require_expiry=False), unsafe_skip_key_binding=True
             )
+
+
+@settings(max_examples=300)
+@given(
+    kb_payload=st.dictionaries(
+        st.sampled_from(["iat", "exp", "nbf", "aud", "nonce", "sd_hash", "cnf", "a"]), _ANY_JSON, max_size=7
+    ),
+    keep=st.sets(st.sampled_from(["iat", "aud", "nonce", "sd_hash"])),
+    kb_header=st.dictionaries(st.sampled_from(["alg", "typ", "kid", "crit", "jwk"]), _ANY_JSON, max_size=2),
+)
+def test_a_holder_signed_but_arbitrary_key_binding_only_ever_fails_with_a_reason(
+    kb_payload: dict[str, Any], keep: set[str], kb_header: dict[str, Any]
+) -> None:
+    """The holder signs the KB-JWT, so anyone with a device key controls it: never a crash."""
+    proof = present_to_desk(KEYS, issue_residency(KEYS))
+    jwt, *disclosures, _ = proof.split("~")
+    payload = {"iat": NOW, "aud": AUD, "nonce": NONCE, "sd_hash": sd_hash(jwt, disclosures)}
+    payload = {**{name: payload[name] for name in keep}, **kb_payload}
+    kb = sign_jwt({"alg": "ES256", "typ": "kb+jwt", **kb_header}, payload, KEYS.holder)
+    try:
+        verified = verify_at_desk(KEYS, "~".join((jwt, *disclosures, kb)), audience=AUD, nonce=NONCE, now=NOW)
+    except CredentialError:
+        return
+    assert verified.key_bound and payload["nonce"] == NONCE and payload["aud"] == AUD
