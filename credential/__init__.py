@@ -29,7 +29,7 @@ from ._errors import (
     UsageError,
 )
 from ._issue import VC_TYP, StatusReference, day_start, issue_credential, issue_sd_jwt
-from ._jws import sign_jwt, verify_jwt, verify_jwt_with_header_key
+from ._jws import sign_jwt, time_window_problem, verify_jwt, verify_jwt_with_header_key
 from ._keys import SUPPORTED_ALGORITHMS, Algorithm, InvalidKeyError, KeySet, SigningKey, VerifyingKey, jwk_thumbprint
 from ._limits import DEFAULT_LIMITS, Limits
 from ._present import KB_TYP, HeldCredential, parse_issued, present, present_on_paper
@@ -139,6 +139,7 @@ __all__ = [
     "sign_jwt",
     "sign_status_list",
     "status_list_subject",
+    "time_window_problem",
     "verify_jwt",
     "verify_jwt_with_header_key",
     "verify_presentation",

@@ -62,6 +62,19 @@ def checked_header(segment: str, typ: str, algorithms: frozenset[str], limits: L
     return header
 
 
+def time_window_problem(claims: Mapping[str, Any], now: int, skew: int) -> str | None:
+    """Why ``exp`` or ``nbf`` rules ``now`` out, or None. Both are optional in a JWT, and
+    binding when present (RFC 7519 4.1.4-5); ``skew`` seconds of clock difference are allowed."""
+    for name in ("exp", "nbf"):
+        if name in claims and type(claims[name]) not in (int, float):  # bool is not a number here
+            return f"has an {name} that is not a number of seconds"
+    if "exp" in claims and now - skew >= claims["exp"]:
+        return "has expired (exp)"
+    if "nbf" in claims and now + skew < claims["nbf"]:
+        return "is not valid yet (nbf)"
+    return None
+
+
 def _shown(value: object) -> str:
     """A short, safe rendering of an untrusted header value for an error message."""
     text = repr(value)

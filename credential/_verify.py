@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 from ._encoding import b64url_decode, b64url_encode, parse_json_object
 from ._errors import ClaimsError, KeyBindingError, MalformedError, Reason, SignatureError
 from ._issue import VC_TYP, StatusReference
-from ._jws import checked_header, split_jws
+from ._jws import checked_header, split_jws, time_window_problem
 from ._keys import SUPPORTED_ALGORITHMS, PublicKey, VerifyingKey, is_valid_signature, load_public_jwk
 from ._limits import DEFAULT_LIMITS, Limits
 from ._present import KB_TYP
@@ -177,20 +177,9 @@ def _check_key_binding(
         raise KeyBindingError(Reason.KB_NOT_FRESH, "the key-binding JWT has no issue time (iat)")
     if not now - options.max_kb_age - options.clock_skew <= issued_at <= now + options.clock_skew:
         raise KeyBindingError(Reason.KB_NOT_FRESH, "the proof was not made just now (key-binding iat out of window)")
-    if "exp" in claims or "nbf" in claims:  # optional in a KB-JWT, but binding when present (RFC 7519 4.1.4-5)
-        _check_kb_window(claims, now, options.clock_skew)
+    if ("exp" in claims or "nbf" in claims) and (problem := time_window_problem(claims, now, options.clock_skew)):
+        raise KeyBindingError(Reason.KB_NOT_FRESH, f"the key-binding JWT {problem}")
     return holder_jwk
-
-
-def _check_kb_window(claims: Mapping[str, Any], now: int, skew: int) -> None:
-    for name in ("exp", "nbf"):
-        value = claims.get(name, 0)
-        if type(value) not in _NUMBERS:
-            raise KeyBindingError(Reason.KB_NOT_FRESH, f"the key-binding JWT's {name} is not a number of seconds")
-    if "exp" in claims and now - skew >= claims["exp"]:
-        raise KeyBindingError(Reason.KB_NOT_FRESH, "the proof has expired (key-binding exp)")
-    if "nbf" in claims and now + skew < claims["nbf"]:
-        raise KeyBindingError(Reason.KB_NOT_FRESH, "the proof is not valid yet (key-binding nbf)")
 
 
 def _issuer_signed_payload(

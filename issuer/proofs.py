@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from credential import CredentialError, Limits, jwk_thumbprint, verify_jwt_with_header_key
+from credential import CredentialError, Limits, jwk_thumbprint, time_window_problem, verify_jwt_with_header_key
 
 from .errors import IssuerError
 
 PROOF_TYP = "openid4vci-proof+jwt"
 PROOF_LIMITS = Limits(max_presentation_chars=4096, max_json_bytes=2048, max_json_depth=4)
 MAX_PROOF_AGE = 300
+PROOF_CLOCK_SKEW = 60
 
 
 def check_key_proofs(proofs: Sequence[object], *, audience: str, c_nonce: str, now: int) -> list[dict[str, str]]:
@@ -33,6 +34,8 @@ def check_key_proofs(proofs: Sequence[object], *, audience: str, c_nonce: str, n
         issued_at = payload.get("iat")
         if type(issued_at) is not int or abs(now - issued_at) > MAX_PROOF_AGE:
             raise IssuerError("invalid_proof", f"key proof {number} is not fresh (iat)", error="invalid_proof")
+        if problem := time_window_problem(payload, now, PROOF_CLOCK_SKEW):
+            raise IssuerError("invalid_proof", f"key proof {number} {problem}", error="invalid_proof")
         keys.append(jwk)
     thumbprints = {jwk_thumbprint(jwk) for jwk in keys}
     if len(thumbprints) != len(keys):

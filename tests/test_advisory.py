@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -377,23 +378,45 @@ def test_a_partly_disclosed_address_is_still_accepted(keys: Keys) -> None:
     assert verified.claims == {"address": {"locality": "Riverton"}, "birthdate": "1991-06-14"}
 
 
-def test_the_issuer_refuses_a_key_proof_for_a_small_order_key(tmp_path: Path) -> None:
-    """The attack end to end: /credential must not bind a credential to the identity point."""
+def _answer_to_one_key_proof(tmp_path: Path, make_proof: Callable[[str, str], str]) -> tuple[int, dict[str, str]]:
+    """Redeem an offer, send ``make_proof(issuer_url, c_nonce)`` to ``/credential``."""
     with running_issuer(tmp_path) as issuer:
         created = issuer.offer()
         offer = parse_offer(created.offer_uri)
         token = issuer.client.post(
             "/token", data={"grant_type": PRE_AUTHORIZED, "pre-authorized_code": offer.code, "tx_code": created.pin}
         ).json()
-        identity = _ed_encode((0, 1))
-        header = {"alg": "EdDSA", "typ": "openid4vci-proof+jwt", "jwk": _okp(identity)}
-        body = {"aud": issuer.settings.issuer_url, "nonce": token["c_nonce"], "iat": int(time.time())}
-        proof = f"{encode_segment(header)}.{encode_segment(body)}.{b64url_encode(identity + bytes(32))}"
         response = issuer.client.post(
             "/credential",
             headers={"Authorization": f"Bearer {token['access_token']}"},
-            json={"credential_configuration_id": "residency", "proofs": {"jwt": [proof]}},
-        )
-        assert response.status_code == 400
-        assert response.json()["reason"] == "invalid_proof"
-        assert "small order" in response.json()["error_description"]
+            json={"credential_configuration_id": "residency",
+                  "proofs": {"jwt": [make_proof(issuer.settings.issuer_url, token["c_nonce"])]}},
+        )  # fmt: skip
+        return response.status_code, response.json()
+
+
+def test_the_issuer_refuses_a_key_proof_for_a_small_order_key(tmp_path: Path) -> None:
+    """The attack end to end: /credential must not bind a credential to the identity point."""
+
+    def forged(audience: str, nonce: str) -> str:
+        identity = _ed_encode((0, 1))
+        header = {"alg": "EdDSA", "typ": "openid4vci-proof+jwt", "jwk": _okp(identity)}
+        body = {"aud": audience, "nonce": nonce, "iat": int(time.time())}
+        return f"{encode_segment(header)}.{encode_segment(body)}.{b64url_encode(identity + bytes(32))}"
+
+    status, answer = _answer_to_one_key_proof(tmp_path, forged)
+    assert (status, answer["reason"]) == (400, "invalid_proof")
+    assert "small order" in answer["error_description"]
+
+
+@pytest.mark.parametrize(("changes", "issued"), [({"exp": -61}, False), ({"nbf": 120}, False), ({"exp": 600}, True)])
+def test_the_issuer_checks_a_key_proofs_exp_and_nbf(tmp_path: Path, changes: dict[str, int], issued: bool) -> None:
+    device = SigningKey.generate()
+
+    def proof(audience: str, nonce: str) -> str:
+        now = int(time.time())
+        body = {"aud": audience, "nonce": nonce, "iat": now, **{name: now + delta for name, delta in changes.items()}}
+        return sign_jwt({"alg": "ES256", "typ": "openid4vci-proof+jwt", "jwk": device.public_jwk()}, body, device)
+
+    status, answer = _answer_to_one_key_proof(tmp_path, proof)
+    assert status == 200 if issued else (status, answer["reason"]) == (400, "invalid_proof")
