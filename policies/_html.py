@@ -13,6 +13,7 @@ from ._audit import AuditReport, PolicyAudit
 from ._model import Finding, Policy
 from ._report import LEGEND, LINKABILITY_NOTE, MARKS, verdict
 from ._rules import RULES
+from ._wording import duration
 
 _CSS = """
 :root { --ink:#1b1f24; --muted:#57606a; --line:#d0d7de; --error:#b3261e; --warning:#8a5a00;
@@ -107,7 +108,7 @@ def _policy(audit: PolicyAudit, report: AuditReport) -> str:
             f"<dt>Legal basis</dt><dd>{escape(policy.legal_basis)}</dd>"
             f"<dt>Keeps</dt><dd>{escape(policy.retention.describe())}</dd>"
             f"<dt>Paper proofs</dt><dd>{'accepted' if policy.accepts_paper else 'not accepted'}</dd>"
-            f"<dt>Revocation data</dt><dd>at most {policy.max_status_age / 3600:g} hours old</dd>"
+            f"<dt>Revocation data</dt><dd>at most {duration(policy.max_status_age)} old</dd>"
             f"<dt>Valid until</dt><dd>{policy.valid_until.isoformat()}</dd>"
             f"<dt>Identifying</dt><dd>{escape(identifying)}</dd>"
             f"<dt>Titles</dt>{_translations(policy)}</dl>"

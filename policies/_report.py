@@ -7,6 +7,7 @@ import json
 from ._audit import AuditReport
 from ._model import Finding, Severity
 from ._rules import RULES
+from ._wording import counted
 
 MARKS = {"shown": "●", "kept": "◆", "": "·"}
 LEGEND = "● shown to the desk at the check, ◆ shown and kept afterwards, · never shown"
@@ -18,15 +19,16 @@ def render_json(report: AuditReport) -> str:
 
 def verdict(report: AuditReport) -> str:
     """One sentence: may this set of policies be signed?"""
-    counts = (
-        f"{report.total(Severity.ERROR)} errors, {report.total(Severity.WARNING)} warnings, "
-        f"{report.total(Severity.NOTE)} notes"
+    counts = ", ".join(
+        counted(report.total(severity), name)
+        for severity, name in ((Severity.ERROR, "error"), (Severity.WARNING, "warning"), (Severity.NOTE, "note"))
     )
     if report.approved:
         return f"Approvable: no policy has an error ({counts})."
     blocked = [audit.id for audit in report.policies if audit.count(Severity.ERROR)]
     return (
-        f"Not approvable: {len(blocked)} of {len(report.policies)} policies have errors "
+        f"Not approvable: {len(blocked)} of {counted(len(report.policies), 'policy', 'policies')} "
+        f"{'has' if len(blocked) == 1 else 'have'} errors "
         f"({', '.join(blocked)}; {counts})."
     )
 

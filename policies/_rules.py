@@ -15,6 +15,7 @@ from pathlib import PurePath
 
 from ._claims import ClaimsCatalogue
 from ._model import WALLET_LANGUAGES, Finding, Policy, Severity
+from ._wording import duration
 
 MIN_JUSTIFICATION = 20
 EXPIRY_WARNING_DAYS = 30
@@ -184,7 +185,7 @@ def _time_rules(out: _Findings, today: dt.date) -> None:
             "status-age",
             severity,
             "max_status_age",
-            f"accepts revocation data {age / 86_400:g} days old: a revoked credential would still pass that long",
+            f"accepts revocation data {duration(age)} old: a revoked credential would still pass that long",
         )
 
 

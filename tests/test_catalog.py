@@ -22,6 +22,8 @@ from policies import (
     render_html,
     render_markdown,
 )
+from policies._report import verdict
+from policies._wording import duration
 
 ROOT = Path(__file__).resolve().parent.parent
 OVER_ASKING = "bank-account-opening"
@@ -118,3 +120,14 @@ def test_a_broken_file_is_an_error_in_the_report_not_a_crash(tmp_path: Path) -> 
     assert result.exit_code == 1
     (entry,) = json.loads(result.output)["policies"]
     assert entry["findings"][0]["rule"] == "schema" and entry["findings"][0]["line"] is not None
+
+
+def test_reports_speak_plain_english_counts_and_durations() -> None:
+    """'1 of 10 policies has errors', and a status age in days, never '2160 hours'."""
+    report = catalog_report()
+    assert "Not approvable: 1 of 10 policies has errors (bank-account-opening; 7 errors, 2 warnings" in verdict(report)
+    html = render_html(report)
+    assert "at most 90 days old" in html and "hours old" not in html
+    assert [duration(s) for s in (86_400, 3 * 86_400, 3600, 5400, 90, 1)] == [
+        "1 day", "3 days", "1 hour", "90 minutes", "90 seconds", "1 second"
+    ]  # fmt: skip
