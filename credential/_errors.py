@@ -82,6 +82,10 @@ class Reason(StrEnum):
     INVALID_CLAIMS = "invalid_claims"
     UNKNOWN_CLAIM = "unknown_claim"
     INVALID_REQUEST = "invalid_request"
+    # The desk (verifier/): trust sync and the replay guard
+    STATUS_ROLLBACK = "status_rollback"
+    MADE_BEFORE_START = "made_before_start"
+    REPLAY_MEMORY_FULL = "replay_memory_full"
 
 
 class CredentialError(Exception):

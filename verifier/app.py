@@ -6,6 +6,10 @@ proof up to the computer's camera. The browser sends camera frames to this local
 engine against the synced trust. The page shows who issued it and the policy's claims only,
 or the reason in plain words, and clears itself. Nothing is written; the log holds counts and
 reason codes. Everything the page loads is served here (its content security policy says so).
+
+Only the desk's own page may use it: requests for another ``Host`` or from another ``Origin``
+are refused (``verifier/guards.py``), anything that changes state is a POST, and bodies are
+bounded as they stream in (``cityid/bodylimit.py``).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from html import escape
 from importlib import resources
 from pathlib import Path
@@ -23,16 +27,22 @@ from typing import Annotated, Any
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
+from cityid.bodylimit import BodyLimit
 from cityid.i18n import LANGUAGES, RIGHT_TO_LEFT, Translate, choose_language, translator
 from cityid.qrimage import QrImageError, decode_qr_images, make_qr, to_svg
 from cityid.words import claim_fact, claim_label
-from credential import QR_PREFIX, CredentialError, DeskRequest, encode_request_text
+from credential import QR_PREFIX, CredentialError, DeskRequest, PolicyError, Reason, encode_request_text
 
-from .engine import Desk, DeskResult
-from .sync import TRUST_FILE, load_trust
+from .engine import Desk, DeskResult, ReplayGuard
+from .guards import SameOrigin, SecurityHeaders
+from .sync import TRUST_FILE, SyncError, load_trust
 
 log = logging.getLogger("cityid.desk")
 MAX_FRAME_BYTES = 4 * 1024 * 1024
+BODY_LIMIT = MAX_FRAME_BYTES + 64 * 1024
+"""No request body is read past this (a frame, plus room for the request around it)."""
+SCAN_TYPES = frozenset({"image/jpeg", "image/png", "text/plain"})
+"""What the desk page sends to /api/scan: camera frames, and text typed by a handheld scanner."""
 _CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
     "media-src 'self' blob:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'"
@@ -55,6 +65,8 @@ def reason_words(_: Translate, reason: str) -> str:
         "audience_mismatch": _("This code was made for another desk."),
         "kb_not_fresh": _("This code is too old. Ask for a new one."),
         "claims_exceed_policy": _("The request asks for more than this desk may."),
+        "made_before_start": _("This code was made before the desk started. Ask the resident to show a fresh code."),
+        "replay_memory_full": _("The desk is busy; try again in a minute."),
     }
     return words.get(reason, _("This proof is not valid."))
 
@@ -63,13 +75,15 @@ class DeskApp:
     """The app's state: the desk engine, one open request per policy, counts for the log.
 
     When ``cityid verifier sync`` replaces the trust file, the next request or scan picks it
-    up (the file is only ever read here).
+    up (the file is only ever read here), with the same replay guard: what the desk accepted
+    before the sync stays refused after it.
     """
 
     def __init__(self, data: Path, audience: str, clock: Callable[[], float] = time.time) -> None:
         self.data, self.audience, self.clock = data, audience, clock
         self._loaded = self._stamp()
-        self.desk = Desk(load_trust(data, now=self.now()))
+        self.replay = ReplayGuard(started_at=self.now())
+        self.desk = Desk(load_trust(data, now=self.now()), replay=self.replay)
         self.requests: dict[str, DeskRequest] = {}
         self.counts: Counter[str] = Counter()
         self._lock = threading.Lock()
@@ -82,11 +96,11 @@ class DeskApp:
         return status.st_mtime_ns, status.st_size
 
     def refresh(self) -> None:
-        """Reload the trust if a sync has replaced it since (the replay guard starts afresh)."""
+        """Reload the trust if a sync has replaced it since (the replay guard stays)."""
         stamp = self._stamp()
         if stamp != self._loaded:
             with self._lock:
-                self.desk = Desk(load_trust(self.data, now=self.now()))
+                self.desk = Desk(load_trust(self.data, now=self.now()), replay=self.replay)
                 self.requests.clear()
                 self._loaded = stamp
 
@@ -171,18 +185,38 @@ def _page(_: Translate, language: str, app: DeskApp) -> str:
 
 
 def create_desk_app(
-    data: Path, *, audience: str, clear_after: int = 8, clock: Callable[[], float] = time.time
+    data: Path,
+    *,
+    audience: str,
+    clear_after: int = 8,
+    clock: Callable[[], float] = time.time,
+    allowed_hosts: Collection[str] | None = None,
 ) -> FastAPI:
     """The desk app over the trust synced into ``data``, for the desk called ``audience``.
+    ``allowed_hosts``: the ``Host`` values it answers to (``guards.own_hosts(host, port)``, as
+    ``cityid verifier serve`` passes); by default the address the server listens on.
     ``clock`` is for tests that need tomorrow."""
     state = DeskApp(data, audience, clock)
     app = FastAPI(title="cityid desk", docs_url=None, redoc_url=None, openapi_url=None)
     static = resources.files("verifier").joinpath("static")
 
+    @app.exception_handler(CredentialError)
+    async def refused(_request: Request, exc: CredentialError) -> JSONResponse:
+        return JSONResponse({"reason": exc.reason.value, "message": exc.message}, status_code=400)
+
+    @app.exception_handler(SyncError)
+    async def not_synced(_request: Request, exc: SyncError) -> JSONResponse:
+        return JSONResponse({"reason": exc.reason, "message": exc.message}, status_code=503)
+
+    @app.exception_handler(Exception)
+    async def internal_error(_request: Request, exc: Exception) -> JSONResponse:
+        log.error("internal_error type=%s", type(exc).__name__)
+        return JSONResponse({"reason": "internal_error"}, status_code=500, headers=_HEADERS)  # outside the middleware
+
     @app.get("/", response_class=HTMLResponse)
     def page(lang: Annotated[str | None, Query(max_length=16)] = None) -> HTMLResponse:
         language = choose_language(lang, {})
-        return HTMLResponse(_page(translator(language), language, state), headers=_HEADERS)
+        return HTMLResponse(_page(translator(language), language, state))
 
     @app.get("/static/{name}")
     def asset(name: str) -> Response:
@@ -190,30 +224,42 @@ def create_desk_app(
         if name not in kinds:
             return Response(status_code=404)
         body = static.joinpath(name).read_text(encoding="utf-8").replace("__CLEAR_AFTER__", str(clear_after))
-        return Response(body, media_type=kinds[name], headers=_HEADERS)
+        return Response(body, media_type=kinds[name])
 
-    @app.get("/api/request")
-    def request(policy: Annotated[str, Query(max_length=64)], lang: Annotated[str, Query(max_length=16)] = "en",
-                fresh: bool = False) -> JSONResponse:  # fmt: skip
+    def request_json(desk_request: DeskRequest, lang: str) -> JSONResponse:
         _ = translator(choose_language(lang, {}))
-        try:
-            state.refresh()
-            desk_request = state.request(policy, state.now(), fresh=fresh)
-        except CredentialError as exc:
-            return JSONResponse({"reason": exc.reason.value}, status_code=400, headers=_HEADERS)
         text = encode_request_text(desk_request)
         return JSONResponse(
             {"request": text, "svg": to_svg(make_qr(text), title="Desk request"), "expires_at": desk_request.expires_at,
              "asks": [claim_label(_, name) for name in desk_request.claims]},
-            headers=_HEADERS,
         )  # fmt: skip
+
+    @app.get("/api/request")
+    def current_request(policy: Annotated[str, Query(max_length=64)],
+                        lang: Annotated[str, Query(max_length=16)] = "en") -> JSONResponse:  # fmt: skip
+        """The open request for ``policy`` (made when there is none, or it is about to expire)."""
+        state.refresh()
+        return request_json(state.request(policy, state.now()), lang)
+
+    @app.post("/api/request")
+    def new_request(policy: Annotated[str, Query(max_length=64)],
+                    lang: Annotated[str, Query(max_length=16)] = "en") -> JSONResponse:  # fmt: skip
+        """A new request for ``policy``, replacing the open one."""
+        state.refresh()
+        return request_json(state.request(policy, state.now(), fresh=True), lang)
 
     @app.post("/api/scan")
     async def scan(http: Request, policy: Annotated[str, Query(max_length=64)],
                    lang: Annotated[str, Query(max_length=16)] = "en") -> JSONResponse:  # fmt: skip
+        state.refresh()
+        if policy not in state.desk.trust.registry.policies:  # refused before any frame is decoded for it
+            raise PolicyError(Reason.UNKNOWN_POLICY, f"policy {policy!r} is not in the registry")
+        kind = http.headers.get("content-type", "").split(";")[0].strip().lower()
+        if kind not in SCAN_TYPES:
+            return JSONResponse({"found": False, "reason": "unsupported_media_type"}, status_code=415)
         body = await http.body()
         if len(body) > MAX_FRAME_BYTES:
-            return JSONResponse({"found": False, "reason": "too_large"}, status_code=413, headers=_HEADERS)
+            return JSONResponse({"found": False, "reason": "too_large"}, status_code=413)
         if body[:5].upper() == QR_PREFIX.encode() or body[:4] == b"eyJ":
             texts = [body.decode("ascii", errors="replace").strip()]  # typed by a handheld scanner
         else:
@@ -222,10 +268,14 @@ def create_desk_app(
             except QrImageError:
                 texts = []
         if not texts:
-            return JSONResponse({"found": False}, headers=_HEADERS)
+            return JSONResponse({"found": False})
         result = state.check(texts[0], policy, state.now())
         _ = translator(choose_language(lang, {}))
-        return JSONResponse({"found": True, "result": _result_json(_, result)}, headers=_HEADERS)
+        return JSONResponse({"found": True, "result": _result_json(_, result)})
 
+    # The last added runs first: headers on every answer, then the address checks, then the limit.
+    app.add_middleware(BodyLimit, limit=BODY_LIMIT)
+    app.add_middleware(SameOrigin, allowed_hosts=allowed_hosts)
+    app.add_middleware(SecurityHeaders, headers=_HEADERS)
     app.state.desk = state
     return app

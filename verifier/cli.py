@@ -356,16 +356,22 @@ def check_command(
     """Check a proof with the desk engine, offline, against the synced trust and the desk's policy.
 
     Shows only the policy's claims; revoked, stale status, paper under a policy that does not
-    accept it, replays and wrong requests are refused with a reason. Exit 0 valid, 1 invalid.
+    accept it and wrong requests are refused with a reason. Exit 0 valid, 1 invalid.
+
+    Each run checks one proof and remembers nothing (it writes nothing down), so it cannot tell
+    that a proof was already shown: the same offline proof (--policy) is accepted again by the
+    next run for as long as it is fresh (about two minutes), and so is an answer to the same
+    --request until that request expires. To refuse replays, check proofs with
+    `cityid verifier serve`, which remembers every proof it accepted while it runs.
     """
     from credential import decode_request_text  # noqa: PLC0415
 
-    from .engine import Desk  # noqa: PLC0415
+    from .engine import Desk, ReplayGuard  # noqa: PLC0415
     from .sync import SyncError, load_trust  # noqa: PLC0415
 
     now = int(time.time())
     try:
-        desk = Desk(load_trust(_desk_data(data), now=now))
+        desk = Desk(load_trust(_desk_data(data), now=now), replay=ReplayGuard(started_at=None))  # one check: no memory
         desk_request = decode_request_text(request.strip()) if request else None
         result = desk.check(load_proof(proof), now=now, request=desk_request, policy=policy).to_json()
     except SyncError as exc:
@@ -391,22 +397,33 @@ def check_command(
 @app.command("serve")
 def serve_command(
     audience: Annotated[str, typer.Option(help="This desk's identifier, e.g. desk:library-central.")],
-    host: Annotated[str, typer.Option(help="Address to listen on; keep it local.")] = "127.0.0.1",
+    host: Annotated[
+        str,
+        typer.Option(
+            help="Address to listen on; keep it local. The page answers only at this address "
+            "(and at localhost for a loopback one)."
+        ),
+    ] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8500,
     clear_after: Annotated[int, typer.Option(min=2, max=120, help="Seconds a result stays on screen.")] = 8,
     data: DeskDataOption = None,
 ) -> None:
     """The desk app: a page to show the desk's request and scan residents' proofs with the
-    computer's camera, checked offline against the synced trust. Open http://HOST:PORT/."""
+    computer's camera, checked offline against the synced trust. Open http://HOST:PORT/.
+
+    It remembers each proof it accepted while it runs (never on disk), so a proof is refused
+    when shown again; after a restart, offline proofs made before it started are refused too."""
     import logging  # noqa: PLC0415 - the web stack loads only for `serve`
 
     import uvicorn  # noqa: PLC0415
 
     from .app import create_desk_app  # noqa: PLC0415
+    from .guards import own_hosts  # noqa: PLC0415
     from .sync import SyncError  # noqa: PLC0415
 
     try:
-        application = create_desk_app(_desk_data(data), audience=audience, clear_after=clear_after)
+        application = create_desk_app(_desk_data(data), audience=audience, clear_after=clear_after,
+                                      allowed_hosts=own_hosts(host, port))  # fmt: skip
     except SyncError as exc:
         errors.print(Text.assemble(("cannot start", "bold red"), f" [{exc.reason}] ", printable(exc.message)))
         raise typer.Exit(1) from None

@@ -1,17 +1,18 @@
 """The desk's verification engine: a proof, the desk's request or policy, the cached trust.
 
 Offline and in memory only. A :class:`Desk` holds a :class:`Trust` (issuer keys, signed status
-lists, the policy registry, all verified when they were synced) and a short replay guard of
-the nonces it has accepted. :meth:`Desk.check` answers one proof with a :class:`DeskResult`:
-valid or the reason, and only the claims the desk's policy allows (anything else the proof
-discloses is dropped and named in ``dropped``). It never raises for a bad proof, never writes,
-never opens a connection.
+lists, the policy registry, all verified when they were synced) and a :class:`ReplayGuard`, the
+nonces of the proofs it has accepted, which outlives a trust swap (pass it to the next Desk).
+:meth:`Desk.check` answers one proof with a :class:`DeskResult`: valid or the reason, and only
+the claims the desk's policy allows (anything else the proof discloses is dropped and named in
+``dropped``). It never raises for a bad proof, never writes, never opens a connection.
 
 Three kinds of proof:
 
 * an answer to this desk's request (``request=``): bound to its nonce and audience;
 * an offline proof (``cityid wallet show``): bound to ``cityid:offline:<policy>`` and fresh
-  within two minutes; its nonce is remembered so it cannot be shown twice;
+  within two minutes; its nonce is remembered so it cannot be shown twice, and one made before
+  the guard started (a restarted desk, which cannot know what it accepted before) is refused;
 * paper (no key binding): only when the policy ``accepts_paper``, and reported as not bound.
 
 Example::
@@ -24,9 +25,10 @@ Example::
 
 from __future__ import annotations
 
+import heapq
 import secrets
 import threading
-from collections import deque
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -34,6 +36,7 @@ from typing import Any, NamedTuple
 
 from credential import (
     DEFAULT_LIMITS,
+    DEFAULT_OPTIONS,
     CredentialError,
     DeskRequest,
     KeyBindingError,
@@ -59,6 +62,7 @@ OFFLINE_MAX_AGE = 120
 REQUEST_PROOF_MAX_AGE = 86_400  # a request lives at most a day (policies.check_request)
 _OPTIONS = {age: VerifyOptions(max_kb_age=age) for age in (OFFLINE_MAX_AGE, REQUEST_PROOF_MAX_AGE)}
 REPLAY_MEMORY = 100_000
+"""How many accepted proofs a desk remembers at once; when they are all still fresh, it refuses."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,14 +107,53 @@ def _refused(reason: str, message: str, policy: str | None = None) -> DeskResult
     return DeskResult(False, reason, message, policy)
 
 
-class Desk:
-    """One desk's verifier: trust, replay guard, and the checks. Thread-safe."""
+class ReplayGuard:
+    """The nonces of the proofs a desk accepted, each kept until its proof could no longer be
+    fresh. Thread-safe, in memory only (the desk writes nothing), so it cannot know what an
+    earlier run accepted: with ``started_at``, an offline proof whose key binding was made
+    before then (less the clock skew allowed) is refused; ``None`` for a one-shot check, which
+    remembers nothing anyway. It never forgets a live entry: when ``capacity`` entries are all
+    still fresh, the next proof is refused until the oldest expire."""
 
-    def __init__(self, trust: Trust) -> None:
-        self.trust = trust
-        self._seen: dict[str, int] = {}
-        self._order: deque[tuple[int, str]] = deque()
+    def __init__(self, *, started_at: int | None, capacity: int = REPLAY_MEMORY) -> None:
+        self.started_at, self.capacity = started_at, capacity
+        self._until: dict[str, int] = {}
+        self._expiry: list[tuple[int, str]] = []  # a heap: the first entry to expire on top
         self._lock = threading.Lock()
+
+    def check_start(self, issued_at: float | None) -> None:
+        """Refuse a proof made before this memory began (its key binding's iat, verified by then)."""
+        if self.started_at is None:
+            return
+        if issued_at is None or issued_at < self.started_at - DEFAULT_OPTIONS.clock_skew:
+            raise KeyBindingError(Reason.MADE_BEFORE_START, "the proof was made before this desk started: it may "
+                                  "have been shown here already; ask for a fresh one")  # fmt: skip
+
+    def remember(self, key: str, *, until: int, now: int) -> None:
+        """Refuse a key seen before (ECDSA signatures are malleable: never key on the bytes),
+        and refuse rather than forget when full. Expired entries leave first."""
+        with self._lock:
+            expiry, seen = self._expiry, self._until
+            while expiry and expiry[0][0] < now:
+                del seen[heapq.heappop(expiry)[1]]
+            if key in seen:
+                raise PolicyError(Reason.REPLAYED, "this proof was already shown here")
+            if len(seen) >= self.capacity:
+                raise PolicyError(Reason.REPLAY_MEMORY_FULL, "the desk remembers as many proofs as it can; try "
+                                  "again in a minute")  # fmt: skip
+            seen[key] = until
+            heapq.heappush(expiry, (until, key))
+
+
+class Desk:
+    """One desk's verifier: trust, replay guard, and the checks. Thread-safe.
+
+    ``replay`` defaults to a guard that starts now; give the previous desk's to keep its
+    memory across a sync."""
+
+    def __init__(self, trust: Trust, *, replay: ReplayGuard | None = None) -> None:
+        self.trust = trust
+        self.replay = replay or ReplayGuard(started_at=int(time.time()))
 
     def new_request(
         self, policy: str, *, audience: str, now: int, lifetime: int = 300, claims: tuple[str, ...] | None = None
@@ -145,12 +188,14 @@ class Desk:
         if request is not None:
             approved = check_request(request, self.trust.registry, now=now)
             nonce: str | None = request.nonce
-            audience, wanted = request.audience, request.claims
+            audience, wanted, issued_at = request.audience, request.claims, None
             max_age = REQUEST_PROOF_MAX_AGE  # the random nonce already proves it was made for this request
+            until = request.expires_at  # a proof for an expired request is refused anyway
         else:
             approved = self._policy(policy_id, now)
             audience, max_age, wanted = offline_audience(approved.id), OFFLINE_MAX_AGE, approved.claim_names
-            nonce = _key_binding_nonce(parts)
+            nonce, issued_at = _key_binding_claims(parts)
+            until = now + max_age + 2 * DEFAULT_OPTIONS.clock_skew  # its iat may be up to a skew ahead of now
         paper = not parts.key_binding
         if paper and not approved.accepts_paper:
             raise PolicyError(Reason.PAPER_NOT_ACCEPTED, f"policy {approved.id!r} does not accept paper proofs")
@@ -163,7 +208,9 @@ class Desk:
         elif not paper:
             raise PolicyError(Reason.STATUS_UNAVAILABLE, "the credential has no status: it could not be revoked")
         if not paper and nonce is not None:
-            self._remember(audience + "|" + nonce, now + max_age, now)
+            if request is None:
+                self.replay.check_start(issued_at)
+            self.replay.remember(audience + "|" + nonce, until=until, now=now)
         claims = verified.claims
         shown = {name: claims[name] for name in wanted if name in claims}
         dropped = tuple(sorted(claims.keys() - shown.keys())) if len(shown) != len(claims) else ()
@@ -178,23 +225,12 @@ class Desk:
             raise PolicyError(Reason.POLICY_EXPIRED, f"policy {policy_id!r} expired on {approved.valid_until}")
         return approved
 
-    def _remember(self, key: str, until: int, now: int) -> None:
-        """Refuse a nonce seen before (ECDSA signatures are malleable: never key on the bytes).
-        Entries leave memory once their proof could no longer be fresh anyway, oldest first."""
-        with self._lock:
-            seen, order = self._seen, self._order
-            while order and (order[0][0] < now or len(order) >= REPLAY_MEMORY):
-                del seen[order.popleft()[1]]
-            if key in seen:
-                raise PolicyError(Reason.REPLAYED, "this proof was already shown here")
-            seen[key] = until
-            order.append((until, key))
 
-
-def _key_binding_nonce(parts: Presentation) -> str | None:
-    """The nonce of a proof's key-binding JWT, read before it is verified (it is then checked)."""
+def _key_binding_claims(parts: Presentation) -> tuple[str | None, float | None]:
+    """The nonce and iat of a proof's key-binding JWT, read before it is verified (both are
+    then checked: the nonce against the audience's, the iat for freshness)."""
     if not parts.key_binding:
-        return None
+        return None, None
     if parts.key_binding_parts is not None:
         payload = parts.key_binding_parts[3]
     else:
@@ -202,7 +238,9 @@ def _key_binding_nonce(parts: Presentation) -> str | None:
         if len(pieces) != 3:
             raise MalformedError(Reason.MALFORMED, "the key binding is not a compact JWS")
         payload = b64url_decode(pieces[1])
-    nonce = parse_json_object(payload, DEFAULT_LIMITS, what="the key binding").get("nonce")
+    claims = parse_json_object(payload, DEFAULT_LIMITS, what="the key binding")
+    nonce, issued_at = claims.get("nonce"), claims.get("iat")
     if not isinstance(nonce, str) or len(nonce) < 16:
         raise KeyBindingError(Reason.NONCE_MISMATCH, "an offline proof needs a random nonce")
-    return nonce
+    number = isinstance(issued_at, int | float) and not isinstance(issued_at, bool)
+    return nonce, issued_at if number else None

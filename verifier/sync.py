@@ -3,8 +3,11 @@
 A desk trusts two keys it was given by hand, once: the issuer's (``--issuer-jwks``) and the
 policy board's (``--board-jwks``); both are pinned in the desk's data directory. A sync fetches
 the issuer's signed trust bundle (``/trust``: current keys, status list locations, the signed
-policy registry) and every status list, verifies each signature, refuses an older registry,
-and writes ``trust.json`` in one atomic step. Verifying proofs later never goes online.
+policy registry), verifies it, then fetches the status lists it names (at most
+``MAX_STATUS_LISTS``, all on the issuer's own origin), verifies each signature, refuses an
+older registry and any status list older than the one the desk holds (a rollback would make a
+cancelled ID valid again), and writes ``trust.json`` in one atomic step, or nothing. Verifying
+proofs later never goes online.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from cityid.files import write_atomic
 from credential import (
@@ -22,11 +26,11 @@ from credential import (
     Limits,
     MalformedError,
     Reason,
+    StatusList,
     StatusListToken,
     verify_jwt,
     verify_status_list_token,
 )
-from credential._encoding import b64url_decode
 from policies import verify_registry
 
 from .engine import Trust
@@ -35,6 +39,7 @@ TRUST_TYP = "cityid-trust+jwt"
 TRUST_FILE = "trust.json"
 BUNDLE_LIMITS = Limits(max_presentation_chars=2 * 1024 * 1024, max_json_bytes=1024 * 1024, max_json_depth=8)
 MAX_DOWNLOAD = 8 * 1024 * 1024
+MAX_STATUS_LISTS = 64
 
 Fetch = Callable[[str], str]
 """GET a URL and return its body as text (``httpx`` in production, anything in tests)."""
@@ -55,14 +60,18 @@ def _bundle_payload(bundle: str, anchors: Mapping[str, Any]) -> dict[str, Any]:
         raise SyncError(exc.reason.value, exc.message) from None
 
 
-def gather(source: str, fetch: Fetch) -> dict[str, Any]:
-    """The trust package from ``source``: an issuer URL (fetches ``/trust`` and every status
-    list) or a package file written by an earlier sync or ``cityid issuer export-trust``."""
-    if source.startswith(("https://", "http://")):
+def _is_url(source: str) -> bool:
+    return source.startswith(("https://", "http://"))
+
+
+def gather(source: str, fetch: Fetch, anchors: Mapping[str, Any]) -> dict[str, Any]:
+    """The trust package from ``source``: an issuer URL (fetches ``/trust``, verifies it with
+    ``anchors``, then fetches the status lists it names) or a package file written by an
+    earlier sync or ``cityid issuer export-trust``."""
+    if _is_url(source):
         bundle = fetch(source.rstrip("/") + "/trust").strip()
-        unverified = json.loads(_segment(bundle))
-        uris = unverified.get("status_lists", []) if isinstance(unverified, dict) else []
-        return {"bundle": bundle, "status_lists": {uri: fetch(uri).strip() for uri in uris if isinstance(uri, str)}}
+        uris = _named_lists(_bundle_payload(bundle, anchors), origin=source)
+        return {"bundle": bundle, "status_lists": {uri: fetch(uri).strip() for uri in uris}}
     path = Path(source)
     try:
         text = path.read_text(encoding="utf-8")[: MAX_DOWNLOAD + 1]
@@ -77,11 +86,31 @@ def gather(source: str, fetch: Fetch) -> dict[str, Any]:
     return package
 
 
-def _segment(token: str) -> bytes:
-    parts = token.split(".")
-    if len(parts) != 3:
-        raise SyncError("malformed", "the trust bundle is not a JWT")
-    return b64url_decode(parts[1])
+def _named_lists(payload: Mapping[str, Any], *, origin: str | None) -> list[str]:
+    """The status list URIs a verified bundle names: a bounded list, on ``origin`` when given
+    (the issuer URL a sync fetches from, so a bundle cannot send the desk elsewhere)."""
+    uris = payload.get("status_lists", [])
+    if not isinstance(uris, list) or not all(isinstance(uri, str) for uri in uris):
+        raise SyncError(Reason.INVALID_STATUS_LIST.value, "the trust bundle's status_lists is not a list of URLs")
+    if len(uris) > MAX_STATUS_LISTS:
+        raise SyncError("too_many_status_lists", f"the trust bundle names {len(uris)} status lists; a desk takes at "
+                        f"most {MAX_STATUS_LISTS}")  # fmt: skip
+    home = _origin(origin) if origin is not None else None
+    if origin is not None and (foreign := [uri for uri in uris if home is None or _origin(uri) != home]):
+        raise SyncError("foreign_status_list", f"the status list {foreign[0][:200]!r} is not on the issuer's own "
+                        f"origin, {home}")  # fmt: skip
+    return uris
+
+
+def _origin(url: str) -> str | None:
+    try:
+        parts = urlsplit(url)
+        port = parts.port or {"https": 443, "http": 80}.get(parts.scheme)
+    except ValueError:
+        return None
+    if parts.scheme not in {"https", "http"} or not parts.hostname or parts.username or parts.password:
+        return None
+    return f"{parts.scheme}://{parts.hostname}:{port}"
 
 
 def sync(
@@ -101,7 +130,7 @@ def sync(
         raise SyncError("usage_error", "the first sync needs --issuer-jwks and --board-jwks (pinned afterwards)")
     if stored.get("board_jwks") and board_jwks and dict(board_jwks) != stored["board_jwks"]:
         raise SyncError("board_key_changed", "this policy board key differs from the one this desk trusts")
-    package = gather(source, fetch)
+    package = gather(source, fetch, anchors)
     payload = _bundle_payload(package["bundle"], anchors)
     if not isinstance(payload.get("exp"), int) or payload["exp"] <= now:
         raise SyncError("bundle_expired", "the trust bundle has expired")
@@ -113,7 +142,9 @@ def sync(
             raise SyncError("invalid_registry", "the trust bundle carries no policy registry")
         registry = verify_registry(registry_token, KeySet.from_jwks(board), now=now,
                                    minimum_version=int(stored.get("registry_version", 0)))  # fmt: skip
-        lists = _status_lists(package.get("status_lists", {}), payload.get("status_lists", []), keys, now)
+        named = _named_lists(payload, origin=source if _is_url(source) else None)
+        lists = _status_lists(package.get("status_lists", {}), named, keys, now)
+        _refuse_rollback(_stored_lists(stored, now), lists)
     except CredentialError as exc:
         raise SyncError(exc.reason.value, exc.message) from None
     record = {
@@ -129,15 +160,53 @@ def sync(
     return Trust(keys, lists, registry, now)
 
 
-def _status_lists(tokens: object, expected: object, keys: KeySet, now: int) -> dict[str, StatusListToken]:
-    if not isinstance(tokens, dict) or not isinstance(expected, list):
+def _status_lists(tokens: object, expected: list[str], keys: KeySet, now: int) -> dict[str, StatusListToken]:
+    if not isinstance(tokens, dict):
         raise MalformedError(Reason.INVALID_STATUS_LIST, "the status lists are not a map of URI to token")
     lists = {}
     for uri in expected:
         token = tokens.get(uri)
-        if isinstance(uri, str) and isinstance(token, str):
+        if isinstance(token, str):
             lists[uri] = verify_status_list_token(token, keys, uri=uri, now=now)
     return lists
+
+
+def _stored_lists(stored: Mapping[str, Any], now: int) -> dict[str, StatusListToken]:
+    """The status lists this desk holds now (verified again with the keys they were synced with)."""
+    if not stored:
+        return {}
+    try:
+        keys = KeySet.from_jwks(stored["issuer_keys"])
+        return {uri: verify_status_list_token(token, keys, uri=uri, now=now, allow_expired=True)
+                for uri, token in stored["status_lists"].items()}  # fmt: skip
+    except (KeyError, TypeError, AttributeError, CredentialError):
+        raise SyncError("unreadable_trust", "the desk's trust file is damaged: its status lists cannot be "
+                        "compared with the new ones") from None  # fmt: skip
+
+
+def _refuse_rollback(held: Mapping[str, StatusListToken], fresh: Mapping[str, StatusListToken]) -> None:
+    """Never replace a status list with an older one: an older list may not yet know of a
+    revocation, so taking it would make a cancelled ID valid again. A list of the same moment
+    (``iat``) is taken only when it is the same list or adds revocations and clears none."""
+    for uri, new in fresh.items():
+        old = held.get(uri)
+        if old is None or new.issued_at > old.issued_at:
+            continue
+        if new.issued_at == old.issued_at and _only_adds(old.status_list, new.status_list):
+            continue
+        what = "older than" if new.issued_at < old.issued_at else "of the same moment as, but different from,"
+        raise SyncError(Reason.STATUS_ROLLBACK.value, f"the status list {uri} (iat {new.issued_at}) is {what} the "
+                        f"one this desk holds (iat {old.issued_at}): refused, so that no cancelled ID becomes valid "
+                        "again; nothing was changed. Sync again later, from the issuer itself")  # fmt: skip
+
+
+def _only_adds(old: StatusList, new: StatusList) -> bool:
+    """``new`` is ``old``, or a one-bit revocation list with more revoked bits and none cleared."""
+    if new == old:
+        return True
+    if old.bits != 1 or new.bits != 1 or len(old.data) != len(new.data):
+        return False
+    return int.from_bytes(old.data, "little") & ~int.from_bytes(new.data, "little") == 0
 
 
 def _read(data: Path) -> dict[str, Any]:

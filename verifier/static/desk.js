@@ -8,9 +8,10 @@
   const policy = $("policy"), video = $("camera"), canvas = $("frame"), result = $("result");
   let busy = false, showing = false, lastText = "";
 
+  // GET shows the open request; POST (the New request button) replaces it.
   async function newRequest(fresh) {
-    const url = `/api/request?policy=${encodeURIComponent(policy.value)}&lang=${lang}${fresh ? "&fresh=1" : ""}`;
-    const answer = await (await fetch(url)).json();
+    const url = `/api/request?policy=${encodeURIComponent(policy.value)}&lang=${lang}`;
+    const answer = await (await fetch(url, { method: fresh ? "POST" : "GET" })).json();
     $("request-qr").innerHTML = answer.svg || "";
     $("request-qr").dataset.request = answer.request || "";
     $("asks").textContent = (answer.asks || []).join(" · ");
