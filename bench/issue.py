@@ -86,8 +86,7 @@ def _grants(settings: IssuerSettings, count: int) -> list[tuple[str, str]]:
     for offer in offers:
         document = json.loads(unquote(parse_qs(urlsplit(offer.offer_uri).query)["credential_offer"][0]))
         code = document["grants"]["urn:ietf:params:oauth:grant-type:pre-authorized_code"]["pre-authorized_code"]
-        with sessions(engine).begin() as session:
-            issued = redeem_offer(session, settings, code, offer.pin, now=int(time.time()))
+        issued = redeem_offer(sessions(engine).begin, settings, code, offer.pin, now=int(time.time()))
         made.append((issued.access_token, issued.c_nonce))
     engine.dispose()
     return made

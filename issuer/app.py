@@ -3,14 +3,16 @@
 Public, cacheable and anonymous: issuer metadata, keys, status lists, the trust bundle.
 Wallet-facing (OpenID4VCI): ``/token`` and ``/credential``. Clerk-facing: the desk pages
 under ``/desk`` (``issuer/desk.py``). Errors are JSON with a stable ``reason``; bodies are
-size-limited; logs carry event names and counts only.
+size-limited; every response carries the security headers (``issuer/headers.py``); logs carry
+event names and counts only. The OpenAPI document is at ``/openapi.json``; there is no
+Swagger UI or ReDoc page, since both load scripts from a CDN onto the clerk pages' origin.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from collections.abc import Iterator
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Form, Header, Request
@@ -20,10 +22,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from cityid.bodylimit import BodyLimit
+
 from . import service
 from .db import make_engine, sessions
-from .desk import desk_router, signed_out_page
+from .desk import LOGIN_COOKIE, desk_router, signed_out_page
 from .errors import IssuerError
+from .headers import SecurityHeaders, security_headers
 from .keys import published_keys
 from .runtime import Runtime, trust_bundle
 from .settings import IssuerSettings
@@ -82,33 +87,6 @@ def _error(status: int, error: str, reason: str, message: str) -> JSONResponse:
     )
 
 
-class BodyLimit:
-    """Refuse request bodies over ``limit`` bytes, declared or streamed, with a 413."""
-
-    def __init__(self, app: Callable[..., Awaitable[None]], limit: int) -> None:
-        self.app, self.limit = app, limit
-
-    async def __call__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
-            await _error(413, "invalid_request", "too_large", "the request body is too large")(scope, receive, send)
-            return
-        seen = 0
-
-        async def limited_receive() -> Any:
-            nonlocal seen
-            message = await receive()
-            seen += len(message.get("body", b""))
-            if seen > self.limit:
-                raise IssuerError("too_large", "the request body is too large", status=413)
-            return message
-
-        await self.app(scope, limited_receive, send)
-
-
 def _transaction(request: Request) -> Iterator[Session]:
     """A transaction for routes that only read: writes commit inside the route, before the
     response is sent, so nothing acknowledged can be lost."""
@@ -120,9 +98,7 @@ def _transaction(request: Request) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(_transaction)]
 
 
-def create_app(  # noqa: PLR0915 - one route per statement group; splitting would hide the API's shape
-    settings: IssuerSettings, *, passphrase: str | None = None, engine: Engine | None = None
-) -> FastAPI:
+def create_app(settings: IssuerSettings, *, passphrase: str | None = None, engine: Engine | None = None) -> FastAPI:
     """The issuer application for ``settings``; the database must be initialised already."""
     engine = engine or make_engine(settings.url)
     runtime = Runtime(settings, engine, sessions(engine), passphrase or settings.passphrase())
@@ -132,13 +108,16 @@ def create_app(  # noqa: PLR0915 - one route per statement group; splitting woul
         description="Issues minimal-disclosure SD-JWT VC credentials to residents' wallets (OpenID4VCI "
         "pre-authorized code flow) and publishes keys, status lists and the trust bundle.",
         responses=ERRORS,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.runtime = runtime
 
     @app.exception_handler(IssuerError)
     async def issuer_error(request: Request, exc: IssuerError) -> Response:
         if request.url.path.startswith("/desk"):  # a person at a browser, not a wallet
-            return signed_out_page(exc.message, exc.status)
+            return signed_out_page(exc.message, exc.status, cookie=request.cookies.get(LOGIN_COOKIE),
+                                   secure=settings.https)  # fmt: skip
         return _error(exc.status, exc.error, exc.reason, exc.message)
 
     @app.exception_handler(RequestValidationError)
@@ -149,7 +128,9 @@ def create_app(  # noqa: PLR0915 - one route per statement group; splitting woul
     @app.exception_handler(Exception)
     async def internal_error(_request: Request, exc: Exception) -> JSONResponse:
         log.error("internal_error type=%s", type(exc).__name__)
-        return _error(500, "server_error", "internal_error", "the issuer could not handle this request")
+        response = _error(500, "server_error", "internal_error", "the issuer could not handle this request")
+        response.headers.update(security_headers(https=settings.https))  # sent from outside the middleware
+        return response
 
     @app.get("/.well-known/jwt-vc-issuer", tags=["metadata"])
     def jwt_vc_issuer(session: SessionDep) -> dict[str, Any]:
@@ -197,16 +178,7 @@ def create_app(  # noqa: PLR0915 - one route per statement group; splitting woul
             raise IssuerError(
                 "unsupported_grant_type", "only the pre-authorized code grant", error="unsupported_grant_type"
             )
-        now = int(time.time())
-        with runtime.sessions() as session:
-            service.purge_expired(session, now=now)
-            try:
-                issued = service.redeem_offer(session, settings, pre_authorized_code, tx_code, now=now)
-            except IssuerError as exc:
-                if exc.reason in service.FAILURES_TO_KEEP:
-                    session.commit()  # the wrong-PIN count and the cancelled offer must stick
-                raise
-            session.commit()
+        issued = service.redeem_offer(runtime.transaction, settings, pre_authorized_code, tx_code, now=int(time.time()))
         body = TokenResponse(
             access_token=issued.access_token, expires_in=issued.expires_in, c_nonce=issued.c_nonce,
             c_nonce_expires_in=issued.expires_in,
@@ -266,4 +238,5 @@ def create_app(  # noqa: PLR0915 - one route per statement group; splitting woul
 
     app.include_router(desk_router(runtime))
     app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
+    app.add_middleware(SecurityHeaders, https=settings.https)  # added last: outside BodyLimit, so 413s get them too
     return app

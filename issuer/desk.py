@@ -2,27 +2,35 @@
 
 Server-rendered HTML with inline styles and the QR code as inline SVG: the page loads
 nothing from anywhere (its content security policy forbids it). Sessions are random cookie
-tokens stored hashed; every form carries a token derived from the session (CSRF).
+tokens stored hashed; every form carries a token derived from the session (CSRF), and the
+sign-in form one derived from a sign-in cookie set with the form (login CSRF); a form posted
+with an ``Origin`` other than the issuer's is refused. Sign-in attempts are counted before
+the password is checked, and unknown user names cost the same scrypt work as known ones.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
+import re
 import secrets
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from html import escape
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Cookie, Form
+from fastapi import APIRouter, Cookie, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
-from sqlalchemy import delete, select
+from sqlalchemy import case, delete, select, update
+from sqlalchemy.orm import Session
 
 from cityid.i18n import LANGUAGES
 from cityid.qrimage import make_qr, to_svg
-from cityid.sealing import check_password, lookup_hash
+from cityid.sealing import check_password, hash_password, lookup_hash
 from credential import ADDRESS_FIELDS
 from policies import Policy
 
@@ -33,6 +41,8 @@ from .paperpage import paper_page
 from .runtime import Runtime, approved_policies
 
 COOKIE = "cityid_desk"
+LOGIN_COOKIE = "cityid_desk_signin"
+"""Set with the sign-in form; the form's token is derived from it (double submit)."""
 SESSION_SECONDS = 8 * 3600
 LOGIN_ATTEMPTS, LOCKOUT_SECONDS = 10, 15 * 60
 _CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'; frame-ancestors 'none'"
@@ -72,28 +82,85 @@ def _page(title: str, body: str, *, clerk: str | None = None, status: int = 200)
         f"<style>{_CSS}</style></head><body><header><strong>cityid · clerk desk</strong>{signed_in}</header>"
         f"<main><h1>{escape(title)}</h1>{body}</main></body></html>"
     )
-    headers = {"Content-Security-Policy": _CSP, "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+    headers = {
+        "Content-Security-Policy": _CSP,
+        "Cache-Control": "no-store",
+        # Not no-referrer: under it browsers send "Origin: null" with the page's own forms, and
+        # the desk refuses forms whose Origin is not its own. Other sites still get no referrer.
+        "Referrer-Policy": "same-origin",
+    }
     return HTMLResponse(html, status_code=status, headers=headers)
 
 
-def signed_out_page(message: str, status: int) -> HTMLResponse:
-    """What a desk page shows instead of a JSON error: the message, and the way back in."""
-    return _page("Sign in", f'<section class="error">{escape(message)}</section>' + _LOGIN, status=status)
+_FORM, _SIGN_IN_FORM = b"cityid desk form", b"cityid desk sign-in form"
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")  # secrets.token_urlsafe(32)
 
 
-def _csrf(token: str) -> str:
-    return hmac.new(token.encode(), b"cityid desk form", hashlib.sha256).hexdigest()
+def signed_out_page(message: str | None, status: int, *, cookie: str | None, secure: bool) -> HTMLResponse:
+    """The sign-in form, after ``message`` (a desk page's error): bound to the browser's sign-in
+    cookie, or to a new one set here."""
+    token = cookie if cookie and _TOKEN.fullmatch(cookie) else secrets.token_urlsafe(32)
+    notice = f'<section class="error">{escape(message)}</section>' if message else ""
+    response = _page("Sign in", notice + _login_form(token), status=status)
+    response.set_cookie(LOGIN_COOKIE, token, max_age=SESSION_SECONDS, httponly=True, samesite="strict",
+                        secure=secure, path="/desk")  # fmt: skip
+    return response
 
 
-def _hidden(token: str) -> str:
-    return f'<input type="hidden" name="csrf" value="{_csrf(token)}">'
+def _csrf(token: str, purpose: bytes = _FORM) -> str:
+    return hmac.new(token.encode(), purpose, hashlib.sha256).hexdigest()
 
 
-_LOGIN = """<section><form method="post" action="/desk/login">
-<label for="username">User name</label><input id="username" name="username" autocomplete="username" required autofocus>
-<label for="password">Password</label>
-<input id="password" name="password" type="password" autocomplete="current-password" required>
-<button type="submit">Sign in</button></form></section>"""
+def _hidden(token: str, purpose: bytes = _FORM) -> str:
+    return f'<input type="hidden" name="csrf" value="{_csrf(token, purpose)}">'
+
+
+def _login_form(token: str) -> str:
+    return (
+        f'<section><form method="post" action="/desk/login">{_hidden(token, _SIGN_IN_FORM)}'
+        '<label for="username">User name</label>'
+        '<input id="username" name="username" autocomplete="username" required autofocus>'
+        '<label for="password">Password</label>'
+        '<input id="password" name="password" type="password" autocomplete="current-password" required>'
+        '<button type="submit">Sign in</button></form></section>'
+    )
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+@functools.cache
+def _unknown_user_hash() -> str:
+    """A password hash of the same cost as a clerk's, checked when the user name is unknown."""
+    return hash_password(secrets.token_urlsafe(32))
+
+
+@dataclass(frozen=True, slots=True)
+class _SignInAttempt:
+    clerk_id: int
+    password_hash: str
+    locks: bool
+    """This attempt was the last one allowed: the account is locked unless the password is right."""
+
+
+def _reserve_sign_in(session: Session, username: str, *, now: int) -> _SignInAttempt | None:
+    """Count one sign-in attempt, in one atomic update, before the password is checked; the
+    last one allowed locks the account. None when the name is unknown or the account locked."""
+    last = Clerk.failed_logins + 1 >= LOGIN_ATTEMPTS
+    row = session.execute(
+        update(Clerk)
+        .where(Clerk.username == username, Clerk.locked_until <= now)
+        .values(
+            failed_logins=case((last, 0), else_=Clerk.failed_logins + 1),
+            locked_until=case((last, now + LOCKOUT_SECONDS), else_=Clerk.locked_until),
+        )
+        .returning(Clerk.id, Clerk.password_hash, Clerk.locked_until)
+        .execution_options(synchronize_session=False)
+    ).first()
+    return None if row is None else _SignInAttempt(row.id, row.password_hash, row.locked_until > now)
+
 
 _FIELDS = (
     ("given_name", "Given name"),
@@ -185,10 +252,26 @@ class PaperForm(ResidentForm):
 
 Token = Annotated[str | None, Cookie(alias=COOKIE)]
 """The session cookie (module level: FastAPI resolves annotations by name here)."""
+LoginToken = Annotated[str | None, Cookie(alias=LOGIN_COOKIE)]
+"""The sign-in cookie."""
 
 
 def desk_router(runtime: Runtime) -> APIRouter:  # noqa: PLR0915 - the pages read best side by side
-    router = APIRouter(prefix="/desk", include_in_schema=False)
+    settings = runtime.settings
+    _unknown_user_hash()  # made now, so that the first unknown name costs no more than later ones
+
+    def same_origin(request: Request) -> None:
+        """Refuse a form posted from another site. Browsers send ``Origin`` with every POST; it must
+        be the issuer's public origin (``CITYID_ISSUER_URL``), or the origin the request was sent
+        to (a clerk on an internal name). A request without one still needs its form token."""
+        origin = request.headers.get("origin")
+        if request.method in {"GET", "HEAD"} or origin is None:
+            return
+        if origin.lower() not in {_origin(settings.issuer_url), _origin(str(request.url))}:
+            raise IssuerError("cross_origin", "this form was sent from another site, so it was refused: open the "
+                              f"desk at {settings.issuer_url}/desk and try again", status=403)  # fmt: skip
+
+    router = APIRouter(prefix="/desk", include_in_schema=False, dependencies=[Depends(same_origin)])
 
     def signed_in(token: str | None) -> Clerk | None:
         if not token:
@@ -208,38 +291,51 @@ def desk_router(runtime: Runtime) -> APIRouter:  # noqa: PLR0915 - the pages rea
         return clerk
 
     @router.get("")
-    def home(token: Token = None) -> Response:
+    def home(token: Token = None, login_token: LoginToken = None) -> Response:
         clerk = signed_in(token)
         if clerk is None or token is None:
-            return _page("Sign in", _LOGIN)
+            return signed_out_page(None, 200, cookie=login_token, secure=settings.https)
         return _page("Desk", _enrol_form(token), clerk=clerk.username)
 
     @router.post("/login")
     def login(
-        username: Annotated[str, Form(max_length=64)], password: Annotated[str, Form(max_length=200)]
+        username: Annotated[str, Form(max_length=64)],
+        password: Annotated[str, Form(max_length=200)],
+        csrf: Annotated[str, Form(max_length=100)] = "",
+        login_token: LoginToken = None,
     ) -> Response:
+        if not login_token or not hmac.compare_digest(csrf, _csrf(login_token, _SIGN_IN_FORM)):
+            raise IssuerError("bad_form", "the sign-in form has expired: sign in again", status=403)
         now = int(time.time())
         with runtime.transaction() as session:
-            clerk = session.scalars(select(Clerk).where(Clerk.username == username)).first()
-            if clerk is not None and clerk.locked_until > now:
-                message = "This account is locked for a few minutes after too many wrong passwords."
-                return signed_out_page(message, 429)
-            if clerk is None or not check_password(password, clerk.password_hash):
-                if clerk is not None:
-                    clerk.failed_logins += 1
-                    if clerk.failed_logins >= LOGIN_ATTEMPTS:
-                        clerk.failed_logins, clerk.locked_until = 0, now + LOCKOUT_SECONDS
+            attempt = _reserve_sign_in(session, username, now=now)
+            locked = attempt is None and session.scalar(select(Clerk.id).where(Clerk.username == username)) is not None
+        if locked:
+            message = "This account is locked for a few minutes after too many wrong passwords."
+            return signed_out_page(message, 429, cookie=login_token, secure=settings.https)
+        # The same scrypt work whether the name exists or not: response times do not tell.
+        matches = check_password(password, attempt.password_hash if attempt is not None else _unknown_user_hash())
+        if attempt is None or not matches:
+            if attempt is not None and attempt.locks:
+                with runtime.transaction() as session:
+                    clerk = session.get(Clerk, attempt.clerk_id)
+                    if clerk is not None:
                         service.record(session, clerk, "locked_out", "-", now)
-                return signed_out_page("Wrong user name or password.", 401)
-            clerk.failed_logins = 0
-            token = secrets.token_urlsafe(32)
+            return signed_out_page("Wrong user name or password.", 401, cookie=login_token, secure=settings.https)
+        token = secrets.token_urlsafe(32)
+        with runtime.transaction() as session:
+            session.execute(update(Clerk).where(Clerk.id == attempt.clerk_id).values(failed_logins=0, locked_until=0))
+            clerk = session.get(Clerk, attempt.clerk_id)
+            if clerk is None:
+                raise IssuerError("not_signed_in", "sign in first", status=401)
             session.execute(delete(ClerkSession).where(ClerkSession.expires_at <= now))
             session.add(ClerkSession(token_hash=lookup_hash(token, "desk session"), clerk_id=clerk.id,
                                      expires_at=now + SESSION_SECONDS))  # fmt: skip
             service.record(session, clerk, "signed_in", "-", now)
         response = RedirectResponse("/desk", status_code=303)
         response.set_cookie(COOKIE, token, max_age=SESSION_SECONDS, httponly=True, samesite="strict",
-                            secure=runtime.settings.issuer_url.startswith("https://"), path="/desk")  # fmt: skip
+                            secure=settings.https, path="/desk")  # fmt: skip
+        response.delete_cookie(LOGIN_COOKIE, path="/desk")
         return response
 
     @router.post("/logout")

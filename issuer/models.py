@@ -47,7 +47,7 @@ class Clerk(Base):
     password_hash: Mapped[str] = mapped_column(String(256), info=_no("scrypt hash"))
     created_at: Mapped[int] = mapped_column(BigInteger, info=_no("unix time"))
     failed_logins: Mapped[int] = mapped_column(
-        Integer, default=0, server_default="0", info=_no("wrong passwords in a row")
+        Integer, default=0, server_default="0", info=_no("sign-in attempts since the last success")
     )
     locked_until: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0", info=_no("unix time"))
 
@@ -81,7 +81,9 @@ class Offer(Base):
         LargeBinary, info={"personal": True, "description": "claims, AES-GCM under the wallet's code; deleted on use"}
     )
     pin_hash: Mapped[str] = mapped_column(String(256), info=_no("scrypt hash of the PIN"))
-    pin_failures: Mapped[int] = mapped_column(Integer, default=0, info=_no("wrong PINs so far"))
+    pin_failures: Mapped[int] = mapped_column(
+        Integer, default=0, info=_no("PIN attempts so far, each counted before it is checked")
+    )
     batch_id: Mapped[str] = mapped_column(ForeignKey("batch.id"), info=_no("the batch it will issue"))
     expires_at: Mapped[int] = mapped_column(BigInteger, info=_no("unix time"))
 
@@ -97,6 +99,10 @@ class Grant(Base):
     batch_id: Mapped[str] = mapped_column(ForeignKey("batch.id"), info=_no("the batch it issues"))
     c_nonce: Mapped[str] = mapped_column(String(64), info=_no("nonce the key proofs must carry"))
     issued_types: Mapped[str] = mapped_column(String(128), default="", info=_no("credential types issued so far"))
+    device_keys: Mapped[str] = mapped_column(
+        Text, default="", server_default="",
+        info=_no("hashes of the device keys already used, keyed by the access token: no key serves two types"),
+    )  # fmt: skip
     expires_at: Mapped[int] = mapped_column(BigInteger, info=_no("unix time"))
 
 

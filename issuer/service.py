@@ -7,9 +7,11 @@ OpenID4VCI's pre-authorized code flow, as far as it fits an in-person desk:
 1. a clerk creates an **offer** (claims sealed under a random pre-authorized code that only
    the offer QR carries, plus a 6-digit PIN said aloud and a revocation code printed on a slip);
 2. the wallet redeems it at ``/token`` with the PIN: the offer is deleted, the claims are
-   re-sealed under the access token;
+   re-sealed under the access token (the one step that takes more than one transaction: each
+   PIN attempt is counted and committed before the PIN is compared);
 3. the wallet asks ``/credential`` for each credential type with one key proof per device
    key, and receives one credential per key; when every type is issued the claims are gone.
+   No device key may serve two types: that would link the resident's two credentials.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ import datetime as dt
 import json
 import logging
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -35,6 +38,7 @@ from credential import (
     day_start,
     encode_qr_text,
     issue_credential,
+    jwk_thumbprint,
     present_on_paper,
     residency_claims,
 )
@@ -51,7 +55,6 @@ log = logging.getLogger("cityid.issuer")
 PRE_AUTHORIZED = "urn:ietf:params:oauth:grant-type:pre-authorized_code"
 CONFIGURATIONS = {"residency": RESIDENCY, "identity": IDENTITY}
 GRANT_LIFETIME = 600
-FAILURES_TO_KEEP = frozenset({"wrong_pin", "offer_locked", "offer_unknown"})
 ENROLLED_CLAIMS = ("given_name", "family_name", "birthdate", "address")
 _REVOCATION_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L: read aloud and typed from paper
 
@@ -137,37 +140,82 @@ class TokenIssued:
     expires_in: int
 
 
-def redeem_offer(session: Session, settings: IssuerSettings, code: str, pin: str, *, now: int) -> TokenIssued:
-    """Exchange the pre-authorized code and PIN for an access token (the offer is used up)."""
-    offer = session.scalars(select(Offer).where(Offer.code_hash == lookup_hash(code, "offer"))).first()
-    if offer is None or offer.expires_at <= now:
-        if offer is not None:
-            session.delete(offer)
-        raise IssuerError("offer_unknown", "this offer is unknown, used or expired", error="invalid_grant")
-    if not check_password(pin, offer.pin_hash):
-        failures = offer.pin_failures + 1
-        if failures >= settings.pin_attempts:
-            session.delete(offer)
-            log.info("offer_locked")
+Transaction = Callable[[], AbstractContextManager[Session]]
+"""Opens one transaction, committed when the block ends (``Runtime.transaction``, ``sessionmaker.begin``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _PinAttempt:
+    """One reserved PIN attempt: the ``number``-th for this offer, counted and committed."""
+
+    offer_id: str
+    number: int
+    pin_hash: str
+    sealed_claims: bytes
+    batch_id: str
+
+
+def _reserve_pin_attempt(session: Session, code_hash: str, *, limit: int, now: int) -> _PinAttempt | IssuerError:
+    """Count one more attempt on the offer, unless it has had ``limit`` already (one atomic update)."""
+    row = session.execute(
+        update(Offer)
+        .where(Offer.code_hash == code_hash, Offer.expires_at > now, Offer.pin_failures < limit)
+        .values(pin_failures=Offer.pin_failures + 1)
+        .returning(Offer.id, Offer.pin_failures, Offer.pin_hash, Offer.sealed_claims, Offer.batch_id)
+        .execution_options(synchronize_session=False)
+    ).first()
+    if row is not None:
+        return _PinAttempt(row.id, row.pin_failures, row.pin_hash, row.sealed_claims, row.batch_id)
+    if session.scalar(select(Offer.id).where(Offer.code_hash == code_hash, Offer.expires_at > now)) is None:
+        return IssuerError("offer_unknown", "this offer is unknown, used or expired", error="invalid_grant")
+    return _offer_locked()
+
+
+def _offer_locked() -> IssuerError:
+    message = "too many wrong PINs: the offer is cancelled, ask the clerk for a new one"
+    return IssuerError("offer_locked", message, error="invalid_grant")
+
+
+def redeem_offer(transaction: Transaction, settings: IssuerSettings, code: str, pin: str, *, now: int) -> TokenIssued:
+    """Exchange the pre-authorized code and PIN for an access token (the offer is used up).
+
+    No more than ``settings.pin_attempts`` PINs are ever compared for one offer, however many
+    requests arrive at once: each attempt is first counted in a transaction of its own, and
+    committed; the PIN is then compared outside any transaction (scrypt is slow, and on SQLite
+    a held write lock would hold up every other request); then, in a last transaction, a right
+    PIN consumes the offer and the last wrong one cancels it.
+    """
+    with transaction() as session:
+        purge_expired(session, now=now)
+        attempt = _reserve_pin_attempt(session, lookup_hash(code, "offer"), limit=settings.pin_attempts, now=now)
+    if isinstance(attempt, IssuerError):
+        raise attempt
+    if not check_password(pin, attempt.pin_hash):
+        if attempt.number < settings.pin_attempts:
             raise IssuerError(
-                "offer_locked", "too many wrong PINs: the offer is cancelled, ask the clerk for a new one",
-                error="invalid_grant",
-            )  # fmt: skip
-        session.execute(update(Offer).where(Offer.id == offer.id).values(pin_failures=Offer.pin_failures + 1))
-        raise IssuerError(
-            "wrong_pin", f"wrong PIN ({settings.pin_attempts - failures} tries left)", error="invalid_grant"
-        )
-    claims = open_with_code(offer.sealed_claims, code, "offer claims")
-    if session.execute(delete(Offer).where(Offer.id == offer.id)).rowcount != 1:  # type: ignore[attr-defined]
+                "wrong_pin", f"wrong PIN ({settings.pin_attempts - attempt.number} tries left)", error="invalid_grant"
+            )
+        with transaction() as session:
+            session.execute(delete(Offer).where(Offer.id == attempt.offer_id))
+        log.info("offer_locked")
+        raise _offer_locked()
+    with transaction() as session:
+        return _consume_offer(session, attempt, code, now=now)
+
+
+def _consume_offer(session: Session, attempt: _PinAttempt, code: str, *, now: int) -> TokenIssued:
+    claims = open_with_code(attempt.sealed_claims, code, "offer claims")
+    if session.execute(delete(Offer).where(Offer.id == attempt.offer_id)).rowcount != 1:  # type: ignore[attr-defined]
         raise IssuerError("offer_unknown", "this offer has just been used", error="invalid_grant")
     token, c_nonce = secrets.token_urlsafe(32), secrets.token_urlsafe(16)
     session.add(
         Grant(
             token_hash=lookup_hash(token, "grant"),
             sealed_claims=seal_with_code(claims, token, "grant claims"),
-            batch_id=offer.batch_id,
+            batch_id=attempt.batch_id,
             c_nonce=c_nonce,
             issued_types="",
+            device_keys="",
             expires_at=now + GRANT_LIFETIME,
         )
     )
@@ -206,11 +254,22 @@ def issue_batch(
     issued = [name for name in grant.issued_types.split(",") if name]
     if configuration_id in issued:
         raise IssuerError("already_issued", f"the {configuration_id} batch was already issued", error="invalid_request")
+    used_keys = grant.device_keys.split()
+    new_keys = [_device_key_hash(access_token, jwk) for jwk in holder_keys]
+    if set(used_keys).intersection(new_keys):
+        raise IssuerError(
+            "key_reused", "a device key was already used for this resident's other credential type: each credential "
+            "needs its own key, or the two could be linked", error="invalid_proof",
+        )  # fmt: skip
     next_nonce = secrets.token_urlsafe(16)
     claimed = session.execute(
         update(Grant)
         .where(Grant.token_hash == token_hash, Grant.c_nonce == grant.c_nonce, Grant.issued_types == grant.issued_types)
-        .values(issued_types=",".join([*issued, configuration_id]), c_nonce=next_nonce)
+        .values(
+            issued_types=",".join([*issued, configuration_id]),
+            device_keys=" ".join([*used_keys, *new_keys]),
+            c_nonce=next_nonce,
+        )
     )
     if claimed.rowcount != 1:  # type: ignore[attr-defined]
         raise IssuerError("invalid_nonce", "the nonce was used by another request", error="invalid_nonce")
@@ -237,6 +296,12 @@ def issue_batch(
         session.execute(delete(Grant).where(Grant.token_hash == token_hash))
     log.info("credentials_issued count=%d type=%s", len(credentials), credential_type.name)
     return CredentialsIssued(credentials, None if done else next_nonce)
+
+
+def _device_key_hash(access_token: str, jwk: dict[str, str]) -> str:
+    """What a grant remembers of a device key: a hash keyed by the access token, which only the
+    wallet keeps, so the stored value cannot be matched to a credential's ``cnf`` key."""
+    return lookup_hash(f"{jwk_thumbprint(jwk)}:{access_token}", "grant device key")
 
 
 def _claims_for(type_name: str, enrolled: dict[str, Any], city: str, now: int) -> dict[str, Any]:

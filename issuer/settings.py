@@ -50,6 +50,11 @@ class IssuerSettings(BaseSettings):
     def url(self) -> str:
         return self.database_url or f"sqlite:///{self.data / 'issuer.db'}"
 
+    @property
+    def https(self) -> bool:
+        """Served over HTTPS: cookies are ``Secure`` and responses carry HSTS."""
+        return self.issuer_url.startswith("https://")
+
     def passphrase(self) -> str:
         """The key-sealing passphrase; raises :class:`SettingsError` when absent or weak."""
         if self.issuer_passphrase is not None:

@@ -7,6 +7,7 @@ import json
 import re
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from issuer_support import PASSPHRASE, enrolled, running_issuer
@@ -101,16 +102,22 @@ def test_missing_passphrase_wrong_passphrase_and_no_database(tmp_path: Path, mon
     assert code == 2 and "wrong_passphrase" in output
 
 
+def _sign_in(client: Any, username: str, password: str) -> Any:
+    """Post the sign-in form the way a browser does: with the token of the page's sign-in cookie."""
+    csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', client.get("/desk").text)
+    assert csrf is not None
+    form = {"username": username, "password": password, "csrf": csrf.group(1)}
+    return client.post("/desk/login", data=form, follow_redirects=False)
+
+
 def test_the_clerk_desk_pages(tmp_path: Path) -> None:
     with running_issuer(tmp_path) as issuer:
         issuer.clerk("alice")
         client = issuer.client
         page = client.get("/desk")
         assert "Sign in" in page.text and "default-src 'none'" in page.headers["content-security-policy"]
-        assert client.post("/desk/login", data={"username": "alice", "password": "wrong"}).status_code == 401
-        signed = client.post(
-            "/desk/login", data={"username": "alice", "password": "clerk-password-1"}, follow_redirects=False
-        )
+        assert _sign_in(client, "alice", "wrong").status_code == 401
+        signed = _sign_in(client, "alice", "clerk-password-1")
         assert signed.status_code == 303
         home = client.get("/desk")
         csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', home.text)
@@ -136,12 +143,9 @@ def test_the_clerk_desk_pages(tmp_path: Path) -> None:
 def test_clerk_password_guessing_locks_the_account(tmp_path: Path) -> None:
     with running_issuer(tmp_path) as issuer:
         issuer.clerk("alice")
-        statuses = [
-            issuer.client.post("/desk/login", data={"username": "alice", "password": f"guess-{n}"}).status_code
-            for n in range(11)
-        ]
+        statuses = [_sign_in(issuer.client, "alice", f"guess-{n}").status_code for n in range(11)]
         assert statuses == [401] * 10 + [429]
-        right = issuer.client.post("/desk/login", data={"username": "alice", "password": "clerk-password-1"})
+        right = _sign_in(issuer.client, "alice", "clerk-password-1")
         assert right.status_code == 429  # even the right password waits out the lock
 
 
@@ -156,7 +160,7 @@ def test_the_desk_prints_a_paper_proof_for_a_resident_without_a_phone(tmp_path: 
     with running_issuer(tmp_path) as issuer:
         issuer.clerk("alice")
         client = issuer.client
-        client.post("/desk/login", data={"username": "alice", "password": "clerk-password-1"})
+        assert _sign_in(client, "alice", "clerk-password-1").status_code == 303
         form_page = client.get("/desk/paper")
         assert 'value="library-card"' in form_page.text and "clinic-registration" not in form_page.text
         csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', form_page.text)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -79,7 +80,7 @@ def test_kill_9_during_issuance_loses_nothing_acknowledged(tmp_path: Path) -> No
     offers = make_offers(settings, 60)
     port = free_port()
     acknowledged: list[tuple[str, int]] = []
-    lock = threading.Lock()
+    lock, first = threading.Lock(), threading.Event()
     with issuer_process(tmp_path, None, port, tmp_path / "issuer.log") as process:
 
         def redeem(offer):  # type: ignore[no-untyped-def]
@@ -88,12 +89,20 @@ def test_kill_9_during_issuance_loses_nothing_acknowledged(tmp_path: Path) -> No
                 for item in receive(parse_offer(offer.offer_uri), offer.pin, count=5, client=client):  # type: ignore[arg-type]
                     with lock:
                         acknowledged.append(_status_of(item.credential))
+                    first.set()
             except WalletError:
                 pass  # cut off by the kill: nothing was acknowledged for it
             finally:
                 client.close()
 
-        killer = threading.Timer(1.5, lambda: os.kill(process.pid, signal.SIGKILL))
+        def kill_soon_after_the_first_credential() -> None:
+            # Not at a fixed time: PIN checks run side by side, so when the first credential
+            # comes depends on the machine's load.
+            first.wait(60)
+            time.sleep(0.5)
+            os.kill(process.pid, signal.SIGKILL)
+
+        killer = threading.Thread(target=kill_soon_after_the_first_credential)
         killer.start()
         with ThreadPoolExecutor(max_workers=6) as pool:
             list(pool.map(redeem, offers))
