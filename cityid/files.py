@@ -1,4 +1,5 @@
-"""Writing files so that a crash never leaves half of one: temp file, fsync, rename."""
+"""Writing files so that a crash never leaves half of one: temp file, fsync, rename, and an
+fsync of the directory, so that renames done one after another reach the disk in that order."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ def write_atomic(path: Path, data: bytes | str, *, mode: int = 0o644, exclusive:
     """Replace ``path`` with ``data`` in one step; with ``exclusive``, refuse to replace anything.
 
     The new content is written to a temporary file in the same directory, flushed to disk,
-    given ``mode`` and renamed over the target, so readers see the old file or the new one.
+    given ``mode`` and renamed over the target, so readers see the old file or the new one;
+    the rename itself is then flushed (``sync_directory``).
     """
     content = data.encode("utf-8") if isinstance(data, str) else data
     directory = path.parent if str(path.parent) else Path(".")
@@ -31,3 +33,15 @@ def write_atomic(path: Path, data: bytes | str, *, mode: int = 0o644, exclusive:
         if os.path.exists(temporary):
             os.unlink(temporary)
         raise
+    sync_directory(directory)
+
+
+def sync_directory(directory: Path) -> None:
+    """Flush a rename in ``directory`` to the disk (POSIX; elsewhere the order is left to the system)."""
+    if os.name != "posix":
+        return
+    descriptor = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)

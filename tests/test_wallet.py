@@ -220,14 +220,21 @@ def test_the_consent_screen_speaks_the_residents_language(env: dict[str, Any]) -
     assert code == 1 and "مرفوض" in err
 
 
+def _generation(n: int) -> dict[str, Any]:
+    """A history entry standing for the n-th write."""
+    return {"at": n, "policy": "library-card", "audience": "desk:rec", "claims": ["resident_of"],
+            "credential_type": "residency"}  # fmt: skip
+
+
 def test_a_kill_during_a_write_leaves_the_old_or_the_new_store(tmp_path: Path) -> None:
-    """A writer saves generation after generation while it is killed; the file always opens."""
+    """A writer saves generation after generation while it is killed; the file always opens
+    (also when the kill falls between the wallet file and its rollback counter)."""
     path = tmp_path / "w.cidw"
-    save(path, PASS, Wallet(history=[{"generation": 0}]))
+    save(path, PASS, Wallet(history=[_generation(0)]))
     writer = (
         "import sys; from pathlib import Path; from wallet.store import Wallet, save\n"
         "for n in range(1, 10**6):\n"
-        f"    save(Path(sys.argv[1]), {PASS!r}, Wallet(history=[{{'generation': n}}] * 2000))\n"
+        f"    save(Path(sys.argv[1]), {PASS!r}, Wallet(history=[{_generation(0)!r} | {{'at': n}}] * 2000))\n"
     )
     for delay in (0.3, 0.5, 0.8, 1.1, 1.5):
         process = subprocess.Popen([sys.executable, "-c", writer, str(path)])
@@ -235,24 +242,25 @@ def test_a_kill_during_a_write_leaves_the_old_or_the_new_store(tmp_path: Path) -
         process.send_signal(signal.SIGKILL)
         process.wait()
         history = load(path, PASS).history
-        assert history and len({item["generation"] for item in history}) == 1
-    assert not [p for p in tmp_path.iterdir() if p.name != "w.cidw" and not p.name.startswith(".w.cidw.")]
+        assert history and len({item["at"] for item in history}) == 1
+    kept = {"w.cidw", "w.cidw.counter"}
+    assert not [p for p in tmp_path.iterdir() if p.name not in kept and not p.name.startswith(".w.cidw.")]
 
 
 def test_a_full_disk_leaves_the_old_store(tmp_path: Path) -> None:
     """The file size limit stands in for a full disk: the write fails, the old store stays."""
     path = tmp_path / "w.cidw"
-    save(path, PASS, Wallet(history=[{"generation": 1}]))
+    save(path, PASS, Wallet(history=[_generation(1)]))
     writer = (
         "import resource, signal, sys; from pathlib import Path; from wallet.store import Wallet, save\n"
         "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
         "resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))\n"
         "try:\n"
-        f"    save(Path(sys.argv[1]), {PASS!r}, Wallet(history=[{{'generation': 2}}] * 5000))\n"
+        f"    save(Path(sys.argv[1]), {PASS!r}, Wallet(history=[{_generation(2)!r}] * 5000))\n"
         "except OSError as exc:\n"
         "    print('failed', exc.errno)\n"
     )
     result = subprocess.run([sys.executable, "-c", writer, str(path)], capture_output=True, text=True, check=True)
     assert result.stdout.startswith("failed")
-    assert load(path, PASS).history == [{"generation": 1}]
-    assert [p.name for p in tmp_path.iterdir()] == ["w.cidw"]
+    assert load(path, PASS).history == [_generation(1)]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w.cidw", "w.cidw.counter"]

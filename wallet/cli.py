@@ -242,12 +242,15 @@ def receive(
 
         from .receive import parse_offer  # noqa: PLC0415
         from .receive import receive as fetch  # noqa: PLC0415
-        from .store import load, save  # noqa: PLC0415
+        from .schema import MAX_CREDENTIALS  # noqa: PLC0415
+        from .store import WalletError, load, save  # noqa: PLC0415
 
         path = _wallet_path(wallet)
         parsed = parse_offer(offer)
         passphrase = _passphrase(new=not path.exists())
         store = load(path, passphrase)
+        if len(store.credentials) + count * len(parsed.configurations) > MAX_CREDENTIALS:
+            raise WalletError("wallet_full", f"this wallet cannot hold more than {MAX_CREDENTIALS} credentials")
         with httpx.Client(timeout=30, follow_redirects=False) as client:
             received = fetch(parsed, pin.strip(), count=count, client=client)
         now = int(time.time())
@@ -426,7 +429,7 @@ def history(
             console.print(_("No history on this device."))
         for item in store.history:
             when = time.strftime("%Y-%m-%d %H:%M", time.localtime(item["at"]))
-            shared = ", ".join(claim_label(_, name) for name in item["claims"])
+            shared = ", ".join(printable(claim_label(_, name)) for name in item["claims"])
             console.print(
                 Text.assemble(
                     (when, "dim"), "  ", printable(item["policy"]), f" ({printable(item['audience'])}): ", shared
@@ -446,11 +449,11 @@ def export(
     ($CITYID_WALLET_BACKUP_PASSPHRASE, or asked)."""
 
     def action(_: Translate) -> None:
-        from .store import load, save  # noqa: PLC0415
+        from .store import export_backup, load  # noqa: PLC0415
 
         store = load(_wallet_path(wallet), _passphrase(new=False))
         backup = _passphrase(new=True, variable="CITYID_WALLET_BACKUP_PASSPHRASE", prompt="Backup passphrase: ")
-        save(out, backup, store)
+        export_backup(out, backup, store)
         console.print(f"{out}")
 
     _run(choose_language(lang), action)
@@ -462,25 +465,24 @@ def import_command(
     wallet: WalletOption = None,
     lang: LangOption = None,
 ) -> None:
-    """Restore a backup into this device's wallet (credentials already there are kept)."""
+    """Restore a backup into this device's wallet (credentials already there are kept).
+
+    The backup is checked as strictly as the wallet's own file; anything wrong in it refuses the
+    whole import and leaves the wallet as it was.
+    """
 
     def action(_: Translate) -> None:
-        from .store import load, save  # noqa: PLC0415
+        from .store import load, merge, read_backup, save  # noqa: PLC0415
 
         if not backup.is_file():
             raise _Refused("unreadable_input", f"{backup} is not a file")
-        restored = load(backup, _passphrase(new=False, variable="CITYID_WALLET_BACKUP_PASSPHRASE",
-                                            prompt="Backup passphrase: "))  # fmt: skip
+        restored = read_backup(backup, _passphrase(new=False, variable="CITYID_WALLET_BACKUP_PASSPHRASE",
+                                                   prompt="Backup passphrase: "))  # fmt: skip
         path = _wallet_path(wallet)
         passphrase = _passphrase(new=not path.exists())
         store = load(path, passphrase)
-        known = {entry["credential"] for entry in store.credentials}
-        added = [entry for entry in restored.credentials if entry["credential"] not in known]
-        store.credentials.extend(added)
-        store.history.extend(restored.history)
-        if not store.trust:
-            store.trust = restored.trust
+        added = merge(store, restored)
         save(path, passphrase, store)
-        console.print(f"{len(added)} credentials restored into {path}.")
+        console.print(f"{added} credentials restored into {path}.")
 
     _run(choose_language(lang), action)

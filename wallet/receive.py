@@ -1,15 +1,18 @@
 """The wallet's side of OpenID4VCI's pre-authorized code flow: offer in, batch of credentials out.
 
 For each offered credential type the wallet makes ``count`` fresh device keys, proves it holds
-each one (a key proof JWT over the issuer's nonce), and receives one credential per key. It
-checks every credential before keeping it: the issuer's signature, the type, and that it is
-bound to the key it was asked for.
+each one (a key proof JWT over the issuer's nonce), and receives one credential per key. No key
+serves two credentials of a grant, across its types. It checks every credential before keeping
+any: the issuer's signature, the issuer and the type, and that it is bound to exactly the key the
+wallet made for it. The code, the PIN and the keys go only to https:// addresses (or http:// to
+this computer, for a local issuer).
 """
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -17,6 +20,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 
 from credential import (
+    CREDENTIAL_TYPES,
     DEFAULT_LIMITS,
     VC_TYP,
     CredentialError,
@@ -32,6 +36,9 @@ from .store import WalletError
 PRE_AUTHORIZED = "urn:ietf:params:oauth:grant-type:pre-authorized_code"
 PROOF_TYP = "openid4vci-proof+jwt"
 MAX_OFFER_CHARS = 4096
+MAX_URL_CHARS = 2048
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+"""The only hosts the wallet talks to over plain http: this computer, for a local issuer."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,11 +71,36 @@ def parse_offer(text: str) -> Offer:
         pin_length = tx_code.get("length") if isinstance(tx_code, dict) else None
     except (TypeError, KeyError, ValueError, AttributeError):
         raise WalletError("invalid_offer", "the credential offer is incomplete or malformed") from None
-    if not (isinstance(issuer, str) and issuer.startswith(("https://", "http://127.0.0.1", "http://localhost"))):
-        raise WalletError("invalid_offer", "the offer's issuer must be an https:// address")
+    issuer = secure_url(issuer, "invalid_offer", "the offer's issuer", query_allowed=False)
     if not isinstance(code, str) or not configurations or not all(isinstance(c, str) for c in configurations):
         raise WalletError("invalid_offer", "the credential offer is incomplete or malformed")
+    if not set(configurations) <= CREDENTIAL_TYPES.keys() or len(set(configurations)) != len(configurations):
+        raise WalletError("invalid_offer", "the offer names a credential type this wallet does not know, or one twice")
     return Offer(issuer.rstrip("/"), code, configurations, pin_length if isinstance(pin_length, int) else None)
+
+
+def secure_url(url: object, reason: str, what: str, *, query_allowed: bool) -> str:
+    """``url`` when it is https://, or http:// to this computer (``localhost``, ``127.0.0.1``,
+    ``[::1]``, any port); with no user name or password, no fragment and, unless
+    ``query_allowed``, no query. Printable ASCII only, so that no other parser reads it differently."""
+    if not (isinstance(url, str) and _is_secure(url, query_allowed=query_allowed)):
+        raise WalletError(reason, f"{what} must be an https:// address (or http:// to this computer), not {url!r:.80}")
+    return url
+
+
+def _is_secure(url: str, *, query_allowed: bool) -> bool:
+    if not 0 < len(url) <= MAX_URL_CHARS or not all("!" <= character <= "~" for character in url):
+        return False
+    if "\\" in url or "#" in url or (not query_allowed and "?" in url):
+        return False
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError unless the port is a number from 0 to 65535
+    except ValueError:
+        return False
+    if "@" in parts.netloc or not parts.hostname:
+        return False
+    return parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in LOOPBACK_HOSTS)
 
 
 def _json(response: httpx.Response, what: str) -> dict[str, Any]:
@@ -88,39 +120,54 @@ def _key_proof(key: SigningKey, issuer: str, nonce: str, now: int) -> str:
     return sign_jwt(header, {"aud": issuer, "iat": now, "nonce": nonce}, key)
 
 
-def receive(offer: Offer, pin: str, *, count: int, client: httpx.Client) -> list[Received]:
-    """Redeem ``offer`` with ``pin`` and fetch ``count`` credentials of every offered type."""
+def new_device_key() -> SigningKey:
+    return SigningKey.generate("ES256")
+
+
+def receive(
+    offer: Offer, pin: str, *, count: int, client: httpx.Client, new_key: Callable[[], SigningKey] = new_device_key
+) -> list[Received]:
+    """Redeem ``offer`` with ``pin`` and fetch ``count`` credentials of every offered type.
+
+    Every credential gets its own key from ``new_key``; a repeated key stops the grant before
+    anything is sent. All or nothing: one credential that does not check refuses the batch.
+    """
+    device_keys = {configuration: [new_key() for _ in range(count)] for configuration in offer.configurations}
+    batch = [key.public_jwk() for keys in device_keys.values() for key in keys]
+    if len({json.dumps(jwk, sort_keys=True) for jwk in batch}) != len(batch):
+        raise WalletError("device_key_reused", "the wallet made the same device key twice: nothing was sent")
     try:
         issuer_metadata = _json(client.get(f"{offer.issuer}/.well-known/openid-credential-issuer"), "metadata")
         server = _json(client.get(f"{offer.issuer}/.well-known/oauth-authorization-server"), "metadata")
         keys = KeySet.from_jwks(_json(client.get(f"{offer.issuer}/.well-known/jwt-vc-issuer"), "its keys"))
+        token_endpoint = _endpoint(server.get("token_endpoint"), "token_endpoint")
+        credential_endpoint = _endpoint(issuer_metadata.get("credential_endpoint"), "credential_endpoint")
         token = _json(
-            client.post(server["token_endpoint"], data={
+            client.post(token_endpoint, data={
                 "grant_type": PRE_AUTHORIZED, "pre-authorized_code": offer.code, "tx_code": pin,
             }),
             "the PIN",
         )  # fmt: skip
         access_token, nonce = token["access_token"], token["c_nonce"]
         received: list[Received] = []
-        for configuration in offer.configurations:
-            device_keys = [SigningKey.generate("ES256") for _ in range(count)]
+        for configuration, wanted in device_keys.items():
             now = int(time.time())
             body = _json(
                 client.post(
-                    issuer_metadata["credential_endpoint"],
+                    credential_endpoint,
                     headers={"Authorization": f"Bearer {access_token}"},
                     json={
                         "credential_configuration_id": configuration,
-                        "proofs": {"jwt": [_key_proof(k, offer.issuer, nonce, now) for k in device_keys]},
+                        "proofs": {"jwt": [_key_proof(k, offer.issuer, nonce, now) for k in wanted]},
                     },
                 ),
                 f"the {configuration} credentials",
             )
             issued = [entry["credential"] for entry in body["credentials"]]
-            if len(issued) != len(device_keys):
+            if len(issued) != len(wanted):
                 raise WalletError("issuer_refused", "the issuer sent a different number of credentials")
-            for credential, device_key in zip(issued, device_keys, strict=True):
-                _check(credential, keys, device_key, offer.issuer)
+            for credential, device_key in zip(issued, wanted, strict=True):
+                _check(credential, keys, configuration, device_key, batch, offer.issuer)
                 received.append(Received(configuration, credential, device_key))
             nonce = body.get("c_nonce", nonce)
     except httpx.HTTPError as exc:
@@ -130,7 +177,18 @@ def receive(offer: Offer, pin: str, *, count: int, client: httpx.Client) -> list
     return received
 
 
-def _check(credential: str, keys: KeySet, device_key: SigningKey, issuer: str) -> None:
+def _endpoint(url: object, name: str) -> str:
+    return secure_url(url, "invalid_issuer_metadata", f"the issuer's {name}", query_allowed=True)
+
+
+def _check(
+    credential: object, keys: KeySet, configuration: str, device_key: SigningKey, batch: list[dict[str, str]],
+    issuer: str,
+) -> None:  # fmt: skip
+    """Refuse ``credential`` unless the issuer signed it, for this issuer and type, bound to
+    exactly ``device_key`` (``batch``: every key of the grant, to say which mistake it is)."""
+    if not isinstance(credential, str):
+        raise WalletError("invalid_credential", "the issuer sent something that is not a credential")
     try:
         held = parse_issued(credential)
         payload = verify_jwt(held.jwt, keys, typ=VC_TYP, what="the credential", limits=DEFAULT_LIMITS)
@@ -138,5 +196,12 @@ def _check(credential: str, keys: KeySet, device_key: SigningKey, issuer: str) -
         raise WalletError(
             "invalid_credential", f"the issuer sent a credential that does not verify: {exc.message}"
         ) from None
-    if payload.get("iss") != issuer or payload.get("cnf", {}).get("jwk") != device_key.public_jwk():
-        raise WalletError("invalid_credential", "the issuer sent a credential for another issuer or key")
+    if payload.get("iss") != issuer or payload.get("vct") != CREDENTIAL_TYPES[configuration].vct:
+        raise WalletError("invalid_credential", "the issuer sent a credential for another issuer or of another type")
+    cnf = payload.get("cnf")
+    bound = cnf.get("jwk") if isinstance(cnf, dict) else None
+    if bound != device_key.public_jwk():
+        mistake = "another of this batch's keys" if bound in batch else "a key this wallet did not make"
+        raise WalletError(
+            "wrong_device_key", f"the issuer sent a {configuration} credential bound to {mistake}: nothing was kept"
+        )

@@ -27,10 +27,14 @@ def update_trust(wallet: Wallet, registry_token: str, board_jwks: dict[str, Any]
 
 
 def current_registry(wallet: Wallet, *, now: int) -> Registry:
-    """The registry the wallet holds, checked again (it may have expired since)."""
+    """The registry the wallet holds, checked again: it may have expired since, and it must not
+    be older than the version the wallet records (a backup could pair an old one with a new number)."""
     if "registry" not in wallet.trust:
         raise WalletError("no_registry", "no policy registry in this wallet yet: pass --registry and --board-jwks once")
     try:
-        return verify_registry(wallet.trust["registry"], KeySet.from_jwks(wallet.trust["board_jwks"]), now=now)
+        return verify_registry(
+            wallet.trust["registry"], KeySet.from_jwks(wallet.trust["board_jwks"]), now=now,
+            minimum_version=wallet.trust["version"],
+        )  # fmt: skip
     except CredentialError as exc:
         raise WalletError(exc.reason.value, exc.message) from None
