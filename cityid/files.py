@@ -8,6 +8,16 @@ import tempfile
 from pathlib import Path
 
 
+def read_at_most(path: Path, limit: int) -> bytes | None:
+    """Up to ``limit + 1`` bytes of ``path`` (so that a caller can tell a file is too large
+    without reading all of it), or ``None`` when there is no such file; other errors raise."""
+    try:
+        with path.open("rb") as file:
+            return file.read(limit + 1)
+    except FileNotFoundError:
+        return None
+
+
 def write_atomic(path: Path, data: bytes | str, *, mode: int = 0o644, exclusive: bool = False) -> None:
     """Replace ``path`` with ``data`` in one step; with ``exclusive``, refuse to replace anything.
 

@@ -39,7 +39,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from cityid.files import write_atomic
+from cityid.files import read_at_most, write_atomic
 
 from .errors import WalletError
 
@@ -62,12 +62,11 @@ def read_mark(wallet: Path) -> Mark | None:
     """The counter file beside ``wallet``; ``None`` when there is none."""
     path = counter_path(wallet)
     try:
-        with path.open("rb") as file:
-            data = file.read(MAX_COUNTER_FILE_BYTES + 1)
-    except FileNotFoundError:
-        return None
+        data = read_at_most(path, MAX_COUNTER_FILE_BYTES)
     except OSError as exc:
         raise _damaged(path, exc.strerror or "unreadable") from None
+    if data is None:
+        return None
     try:
         if len(data) > MAX_COUNTER_FILE_BYTES:
             raise ValueError("too large")

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cityid.files import write_atomic
+from cityid.files import read_at_most, write_atomic
 from cityid.sealing import SealError, open_with_passphrase, seal_with_passphrase
 
 from .errors import WalletError
@@ -152,12 +152,11 @@ def merge(store: Wallet, restored: Wallet) -> int:
 
 def _read_sealed(path: Path, what: str) -> bytes | None:
     try:
-        with path.open("rb") as file:
-            sealed = file.read(MAX_STORE_BYTES + 1)
-    except FileNotFoundError:
-        return None
+        sealed = read_at_most(path, MAX_STORE_BYTES)
     except OSError as exc:
         raise WalletError("unreadable_wallet", f"cannot read {what} {path}: {exc.strerror}") from None
+    if sealed is None:
+        return None
     if len(sealed) > MAX_STORE_BYTES:
         raise WalletError("unreadable_wallet", f"{what} is too large to be a cityid wallet")
     return sealed
