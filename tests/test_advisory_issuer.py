@@ -9,7 +9,6 @@ wraps the real ``check_password``: the real scrypt still runs.
 from __future__ import annotations
 
 import re
-import statistics
 import threading
 import time
 from collections import Counter
@@ -314,7 +313,7 @@ def test_an_unknown_user_name_costs_the_same_password_check_as_a_known_one(
     desk: Issuer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """One scrypt check of the same cost either way, so the response time does not say whether
-    a user name exists; a generous timing ratio backs the structural check."""
+    a user name exists (asserted structurally: a timed test would be flaky on a busy host)."""
     checks = _count_checks(monkeypatch, issuer.desk)
     client = desk.client
     _, csrf = _sign_in_form(client)
@@ -325,17 +324,11 @@ def test_an_unknown_user_name_costs_the_same_password_check_as_a_known_one(
         scheme, n, r, p, salt, digest = stored.split("$")
         return scheme, n, r, p, str(len(salt)), str(len(digest))
 
-    times: dict[str, list[float]] = {"alice": [], "nobody-here": []}
-    for _ in range(4):  # interleaved, so both see the same load; fewer than LOGIN_ATTEMPTS for alice
-        for username, samples in times.items():
-            checks.reset()
-            start = time.perf_counter()
-            response = client.post("/desk/login", data={"username": username, "password": "wrong", "csrf": csrf})
-            samples.append(time.perf_counter() - start)
-            assert response.status_code == 401 and "Wrong user name or password." in response.text
-            assert len(checks.calls) == 1 and cost(checks.calls[0][0]) == cost(known_hash), username
-    ratio = statistics.median(times["nobody-here"]) / statistics.median(times["alice"])
-    assert 0.5 < ratio < 2, times
+    for username in ("alice", "nobody-here", "alice", "nobody-here"):  # fewer than LOGIN_ATTEMPTS for alice
+        checks.reset()
+        response = client.post("/desk/login", data={"username": username, "password": "wrong", "csrf": csrf})
+        assert response.status_code == 401 and "Wrong user name or password." in response.text
+        assert len(checks.calls) == 1 and cost(checks.calls[0][0]) == cost(known_hash), username
 
 
 # 5. API docs from a CDN on the clerk pages' origin
