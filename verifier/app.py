@@ -31,10 +31,12 @@ from cityid.bodylimit import BodyLimit
 from cityid.i18n import LANGUAGES, RIGHT_TO_LEFT, Translate, choose_language, translator
 from cityid.qrimage import QrImageError, decode_qr_images, make_qr, to_svg
 from cityid.words import claim_fact, claim_label
-from credential import QR_PREFIX, CredentialError, DeskRequest, PolicyError, Reason, encode_request_text
+from credential import QR_PREFIX, REQUEST_PREFIX, CredentialError, DeskRequest, PolicyError, Reason, encode_request_text
 
 from .engine import Desk, DeskResult, ReplayGuard
+from .freshness import freshness, moment
 from .guards import SameOrigin, SecurityHeaders
+from .scanning import RETRY_AFTER, Busy, DecodePool
 from .sync import TRUST_FILE, SyncError, load_trust
 
 log = logging.getLogger("cityid.desk")
@@ -67,6 +69,14 @@ def reason_words(_: Translate, reason: str) -> str:
         "claims_exceed_policy": _("The request asks for more than this desk may."),
         "made_before_start": _("This code was made before the desk started. Ask the resident to show a fresh code."),
         "replay_memory_full": _("The desk is busy; try again in a minute."),
+        "desk_request": _(
+            "This is a desk request, not a resident's proof. Ask the resident to show the code the wallet made."
+        ),
+        "not_city_id": _("This QR code is not a city ID."),
+        "bad_encoding": _("This code is incomplete; scan it again."),
+        "malformed": _("This code is incomplete; scan it again."),
+        "too_large": _("This QR code is not a city ID."),
+        "unsupported_format": _("This QR code is not a city ID."),
     }
     return words.get(reason, _("This proof is not valid."))
 
@@ -125,6 +135,29 @@ class DeskApp:
         log.info("check reason=%s total=%d", result.reason, sum(self.counts.values()))
         return result
 
+    def not_a_proof(self, texts: list[str]) -> DeskResult:
+        """The answer to a scan that read a code but no proof: the desk's own (or another desk's)
+        request, shown to the camera by mistake, or any other QR code (a web address, a ticket)."""
+        ours = any(text[:6].upper() == REQUEST_PREFIX for text in texts)
+        reason = "desk_request" if ours else "not_city_id"
+        with self._lock:
+            self.counts[reason] += 1
+        log.info("scan reason=%s total=%d", reason, sum(self.counts.values()))
+        return DeskResult(False, reason, "a desk request, not a proof" if ours else "not a city ID code")
+
+
+def _is_proof(text: str) -> bool:
+    """Text that claims to be a resident's proof: QR text (``CID1:``) or a compact SD-JWT."""
+    return text[:5].upper() == QR_PREFIX or text.startswith("eyJ")
+
+
+def _decode_frame(frame: bytes) -> list[str]:
+    """The QR texts in a camera frame; none for a frame that is not a readable image."""
+    try:
+        return decode_qr_images(frame)
+    except QrImageError:
+        return []
+
 
 def _result_json(_: Translate, result: DeskResult) -> dict[str, Any]:
     return {
@@ -139,6 +172,21 @@ def _result_json(_: Translate, result: DeskResult) -> dict[str, Any]:
     }
 
 
+def trust_words(_: Translate, app: DeskApp) -> str:
+    """How old the desk's trust is, and when it stops being enough, for desk staff."""
+    fresh = freshness(app.desk.trust)
+    hours = max(0, app.now() - fresh.synced_at) // 3600
+    if fresh.refuses_after is None:
+        return _("Synced {hours} h ago.", hours=hours)
+    return _("Synced {hours} h ago; refuses after {when}.", hours=hours, when=moment(fresh.refuses_after))
+
+
+def _trust_json(app: DeskApp, lang: str) -> dict[str, Any]:
+    app.refresh()
+    words = trust_words(translator(choose_language(lang, {})), app)
+    return {**freshness(app.desk.trust).to_json(), "words": words}
+
+
 def _page(_: Translate, language: str, app: DeskApp) -> str:
     options = "".join(
         f'<option value="{policy.id}">{escape(policy.title_in(language))}</option>'
@@ -149,6 +197,7 @@ def _page(_: Translate, language: str, app: DeskApp) -> str:
         for code, name in LANGUAGES.items()
     )
     direction = "rtl" if language in RIGHT_TO_LEFT else "ltr"
+    no_camera = escape(_("No camera: use a handheld scanner in the box below."))  # desk.js shows it
     return f"""<!DOCTYPE html>
 <html lang="{language}" dir="{direction}">
 <head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
@@ -160,6 +209,7 @@ def _page(_: Translate, language: str, app: DeskApp) -> str:
 <label for="policy">{escape(_("This desk's service"))}</label>
 <select id="policy">{options}</select>
 <button id="renew" type="button">{escape(_("New request"))}</button>
+<p id="trust">{escape(trust_words(_, app))}</p>
 </section>
 <section id="ask" aria-live="polite">
 <h2>{escape(_("1. The resident scans this with the wallet"))}</h2>
@@ -170,7 +220,7 @@ def _page(_: Translate, language: str, app: DeskApp) -> str:
 <h2>{escape(_("2. Hold the resident's code up to the camera"))}</h2>
 <video id="camera" autoplay muted playsinline></video>
 <canvas id="frame" hidden></canvas>
-<p id="camera-state" role="status"></p>
+<p id="camera-state" role="status" data-no-camera="{no_camera}"></p>
 <label for="typed">{escape(_("Or scan with a handheld scanner into this box"))}</label>
 <input id="typed" autocomplete="off" spellcheck="false">
 </section>
@@ -191,12 +241,15 @@ def create_desk_app(
     clear_after: int = 8,
     clock: Callable[[], float] = time.time,
     allowed_hosts: Collection[str] | None = None,
+    decoder: DecodePool | None = None,
 ) -> FastAPI:
     """The desk app over the trust synced into ``data``, for the desk called ``audience``.
     ``allowed_hosts``: the ``Host`` values it answers to (``guards.own_hosts(host, port)``, as
     ``cityid verifier serve`` passes); by default the address the server listens on.
-    ``clock`` is for tests that need tomorrow."""
+    ``decoder``: the pool camera frames are decoded in (``verifier/scanning.py``), off the
+    event loop. ``clock`` is for tests that need tomorrow."""
     state = DeskApp(data, audience, clock)
+    frames = decoder or DecodePool(_decode_frame)
     app = FastAPI(title="cityid desk", docs_url=None, redoc_url=None, openapi_url=None)
     static = resources.files("verifier").joinpath("static")
 
@@ -215,6 +268,7 @@ def create_desk_app(
 
     @app.get("/", response_class=HTMLResponse)
     def page(lang: Annotated[str | None, Query(max_length=16)] = None) -> HTMLResponse:
+        state.refresh()
         language = choose_language(lang, {})
         return HTMLResponse(_page(translator(language), language, state))
 
@@ -225,6 +279,11 @@ def create_desk_app(
             return Response(status_code=404)
         body = static.joinpath(name).read_text(encoding="utf-8").replace("__CLEAR_AFTER__", str(clear_after))
         return Response(body, media_type=kinds[name])
+
+    @app.get("/api/trust")
+    def trust(lang: Annotated[str, Query(max_length=16)] = "en") -> JSONResponse:
+        """How old the kept trust is: synced_at, status_lists_valid_until, refuses_after, words."""
+        return JSONResponse(_trust_json(state, lang))
 
     def request_json(desk_request: DeskRequest, lang: str) -> JSONResponse:
         _ = translator(choose_language(lang, {}))
@@ -260,22 +319,25 @@ def create_desk_app(
         body = await http.body()
         if len(body) > MAX_FRAME_BYTES:
             return JSONResponse({"found": False, "reason": "too_large"}, status_code=413)
-        if body[:5].upper() == QR_PREFIX.encode() or body[:4] == b"eyJ":
-            texts = [body.decode("ascii", errors="replace").strip()]  # typed by a handheld scanner
+        if kind == "text/plain" or _is_proof(body[:8].decode("ascii", errors="replace")):
+            texts = [body.decode("utf-8", errors="replace").strip()]  # typed by a handheld scanner
         else:
             try:
-                texts = [text for text in decode_qr_images(body) if text.startswith(QR_PREFIX)]
-            except QrImageError:
-                texts = []
-        if not texts:
-            return JSONResponse({"found": False})
-        result = state.check(texts[0], policy, state.now())
+                texts = await frames.run(body)
+            except Busy:
+                return JSONResponse({"found": False, "reason": Busy.reason}, status_code=503,
+                                    headers={"Retry-After": str(RETRY_AFTER)})  # fmt: skip
         _ = translator(choose_language(lang, {}))
-        return JSONResponse({"found": True, "result": _result_json(_, result)})
+        if proofs := [text for text in texts if _is_proof(text)]:
+            return JSONResponse({"found": True, "result": _result_json(_, state.check(proofs[0], policy, state.now()))})
+        if not any(texts):
+            return JSONResponse({"found": False})
+        return JSONResponse({"found": True, "result": _result_json(_, state.not_a_proof(texts))})
 
     # The last added runs first: headers on every answer, then the address checks, then the limit.
     app.add_middleware(BodyLimit, limit=BODY_LIMIT)
     app.add_middleware(SameOrigin, allowed_hosts=allowed_hosts)
     app.add_middleware(SecurityHeaders, headers=_HEADERS)
     app.state.desk = state
+    app.state.decoder = frames
     return app

@@ -309,20 +309,18 @@ def sync_command(
         Path | None, typer.Option("--board-jwks", metavar="FILE", help="The policy board's key: once, then pinned.")
     ] = None,
     data: DeskDataOption = None,
+    timeout: Annotated[
+        float, typer.Option(min=1, max=3600, help="Seconds the whole sync may take; then nothing is changed.")
+    ] = 60,
 ) -> None:
     """Fetch and verify the issuer's keys, status lists and policy registry, and keep them for
-    offline checks. The only time the desk goes online; nothing about residents is sent."""
+    offline checks. The only time the desk goes online; nothing about residents is sent.
+    Each download is refused past 8 MB, and the whole sync after --timeout seconds."""
+    from .download import bounded_fetch  # noqa: PLC0415
+    from .freshness import freshness, moment  # noqa: PLC0415
     from .sync import SyncError, sync  # noqa: PLC0415
 
-    def fetch(url: str) -> str:
-        import httpx  # noqa: PLC0415 - only a sync goes online
-
-        response = httpx.get(url, timeout=30, follow_redirects=False)
-        response.raise_for_status()
-        if len(response.content) > 8 * 1024 * 1024:
-            raise SyncError("too_large", f"{url} is larger than 8 MB")
-        return response.text
-
+    fetch = bounded_fetch(timeout=timeout)
     try:
         anchors = json.loads(read_bounded_text(issuer_jwks, what="the issuer keys")) if issuer_jwks else None
         board = json.loads(read_bounded_text(board_jwks, what="the board key")) if board_jwks else None
@@ -341,6 +339,10 @@ def sync_command(
         f"Synced: {len(trust.issuer_keys)} issuer keys, {len(trust.status_lists)} status lists, "
         f"policy registry version {trust.registry.version} ({len(trust.registry.policies)} policies)."
     )
+    fresh = freshness(trust)
+    if fresh.lists_valid_until is not None and fresh.refuses_after is not None:
+        console.print(f"Status lists valid until {moment(fresh.lists_valid_until)}; this desk refuses proofs as "
+                      f"status_stale after {moment(fresh.refuses_after)} unless it syncs again.")  # fmt: skip
 
 
 @app.command("check")

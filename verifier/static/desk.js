@@ -68,7 +68,7 @@
       $("camera-state").textContent = "";
       frame();
     } catch (error) {
-      $("camera-state").textContent = "No camera: use a handheld scanner in the box below.";
+      $("camera-state").textContent = $("camera-state").dataset.noCamera;  // translated by the server
     }
   }
 
