@@ -7,6 +7,7 @@ desk, which prints the same paper page for residents without a phone.
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 
 from cityid.i18n import Translate
@@ -26,6 +27,12 @@ def claim_label(_: Translate, name: str) -> str:
         "address": _("Your home address"),
     }
     return labels.get(name, name)
+
+
+def card_label(_: Translate, type_name: str) -> str:
+    """A credential type as the resident knows it: one of their cards."""
+    labels = {"residency": _("residency cards"), "identity": _("identity cards")}
+    return labels.get(type_name, type_name)
 
 
 def claim_fact(_: Translate, name: str, value: Any) -> str:
@@ -51,6 +58,34 @@ def retention(_: Translate, policy: Policy) -> str:
     return _("{claims}, for {period}", claims=claims, period=policy.retention.period)
 
 
+ANSWERS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+    "en": (frozenset({"y", "yes"}), frozenset({"n", "no"})),
+    "es": (frozenset({"s", "sí", "si"}), frozenset({"n", "no"})),
+    "zh-Hans": (frozenset({"是", "是的", "y", "yes"}), frozenset({"否", "不", "n", "no"})),
+    "ar": (frozenset({"نعم", "y", "yes"}), frozenset({"لا", "n", "no"})),
+}
+"""What a resident may type for yes and for no, in each language (compared case-folded)."""
+
+
+def read_answer(language: str, typed: str) -> bool | None:
+    """``True`` for the language's yes, ``False`` for its no (or nothing typed), ``None`` otherwise.
+
+    Answers are the resident's own words: a Spanish speaker types "sí", an Arabic speaker
+    "نعم", not a Latin "y" they were never told about."""
+    yes, no = ANSWERS.get(language, ANSWERS["en"])
+    word = unicodedata.normalize("NFC", typed).strip().casefold().rstrip(".!\u3002\uff01")
+    if word in yes:
+        return True
+    if not word or word in no:
+        return False
+    return None
+
+
+def yes_no_hint(_: Translate) -> str:
+    """How to answer, shown after the question."""
+    return _("[y/n]")
+
+
 REFUSALS = {
     "claims_exceed_policy": "The desk asks for more than its approved policy allows. Nothing was shared.",
     "unknown_policy": "The desk names a policy the city has not approved. Nothing was shared.",
@@ -60,6 +95,9 @@ REFUSALS = {
     "wrong_passphrase": "Wrong passphrase, or the wallet file is damaged.",
     "no_credential": "No unused credential can answer this. Ask a city clerk for a new batch.",
     "not_paper": "This policy does not accept paper proofs.",
+    "wallet_busy": "Another wallet command is using this wallet. Let it finish, then try again.",
+    "invalid_pin": "That cannot be the PIN the clerk gave you: check its digits and type it again. No try was used.",
+    "cannot_prove": "What you hold cannot prove what this service needs, so nothing was printed or used.",
 }
 """Refusal reasons a resident may meet, as English msgids; :func:`refusal` translates them."""
 

@@ -4,7 +4,8 @@ Public, cacheable and anonymous: issuer metadata, keys, status lists, the trust 
 Wallet-facing (OpenID4VCI): ``/token`` and ``/credential``. Clerk-facing: the desk pages
 under ``/desk`` (``issuer/desk.py``). Errors are JSON with a stable ``reason``; bodies are
 size-limited; every response carries the security headers (``issuer/headers.py``); logs carry
-event names and counts only. The OpenAPI document is at ``/openapi.json``; there is no
+event names and counts only; a database that fails is a 503, and ``/readyz`` says whether
+one would be (``issuer/health.py``). The OpenAPI document is at ``/openapi.json``; there is no
 Swagger UI or ReDoc page, since both load scripts from a CDN onto the clerk pages' origin.
 """
 
@@ -19,7 +20,8 @@ from fastapi import Depends, FastAPI, Form, Header, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from cityid.bodylimit import BodyLimit
@@ -29,6 +31,7 @@ from .db import make_engine, sessions
 from .desk import LOGIN_COOKIE, desk_router, signed_out_page
 from .errors import IssuerError
 from .headers import SecurityHeaders, security_headers
+from .health import RETRY_AFTER, error_summary, readiness, unavailable
 from .keys import published_keys
 from .runtime import Runtime, trust_bundle
 from .settings import IssuerSettings
@@ -231,12 +234,43 @@ def create_app(settings: IssuerSettings, *, passphrase: str | None = None, engin
             headers={"Cache-Control": f"public, max-age={settings.status_list_ttl}"},
         )
 
-    @app.get("/healthz", tags=["operations"])
-    def health(session: SessionDep) -> dict[str, str]:
-        session.execute(select(1))
-        return {"status": "ok"}
-
+    _add_operations(app, runtime)
     app.include_router(desk_router(runtime))
     app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
     app.add_middleware(SecurityHeaders, https=settings.https)  # added last: outside BodyLimit, so 413s get them too
     return app
+
+
+def _unavailable(reason: str, message: str) -> JSONResponse:
+    response = _error(503, "temporarily_unavailable", reason, message)
+    response.headers["Retry-After"] = str(RETRY_AFTER)
+    return response
+
+
+def _add_operations(app: FastAPI, runtime: Runtime) -> None:
+    """Health endpoints, and database errors answered without leaking SQL (``issuer/health.py``)."""
+
+    @app.exception_handler(SQLAlchemyError)
+    async def database_error(_request: Request, exc: SQLAlchemyError) -> JSONResponse:
+        # Handled here, not by the catch-all ``Exception`` handler, which Starlette re-raises for the
+        # server to log with a traceback: the statement and its parameters never reach a log.
+        if not unavailable(exc):
+            log.error("internal_error type=%s", error_summary(exc))
+            return _error(500, "server_error", "internal_error", "the issuer could not handle this request")
+        log.warning("service_unavailable type=%s", error_summary(exc))
+        return _unavailable("service_unavailable", "the city's service is busy, try again")
+
+    @app.get("/livez", tags=["operations"])
+    def livez() -> dict[str, str]:
+        """Liveness: the process answers (restart it when this fails, not when /readyz does)."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["operations"], responses={503: {"model": ErrorResponse}})
+    @app.get("/healthz", tags=["operations"], responses={503: {"model": ErrorResponse}})
+    def readyz() -> JSONResponse:
+        """Readiness: the database answers and takes writes, the data directory is writable and
+        the signing key opens. 503 with a ``reason`` when not (``/healthz`` is the old name)."""
+        problem = readiness(runtime)
+        if problem is not None:
+            return _unavailable(problem.reason, problem.message)
+        return JSONResponse({"status": "ok"}, headers={"Cache-Control": "no-store"})

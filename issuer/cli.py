@@ -3,7 +3,8 @@
 ``init`` sets up a data directory (database, sealed signing key, first status list);
 ``add-clerk``, ``offer``, ``revoke``, ``rotate-key`` and ``export-trust`` are what an operator
 scripts; ``serve`` runs the HTTP service with the clerk's desk pages. Settings come from
-options and ``CITYID_*`` environment variables (docs/operations.md). The work is done in
+options and ``CITYID_*`` environment variables (docs/operations.md); the issuer URL is stored
+in the data directory by ``init``, so every command on one directory uses the same one. The work is done in
 ``issuer/commands.py``, imported only when an issuer command runs.
 """
 
@@ -46,13 +47,28 @@ def _commands() -> ModuleType:
 
 
 @app.command("init")
-def init(data: DataOption = None, database_url: DatabaseOption = None) -> None:
+def init(
+    data: DataOption = None,
+    database_url: DatabaseOption = None,
+    issuer_url: Annotated[
+        str | None,
+        typer.Option(
+            help="Public base URL, stored in the data directory for offer and serve "
+            "(default: $CITYID_ISSUER_URL or http://127.0.0.1:8400)."
+        ),
+    ] = None,
+    new: Annotated[
+        bool, typer.Option("--new", help="Start a new issuer over an empty or unusable database (kept aside).")
+    ] = False,
+) -> None:
     """Create the database (or bring it up to date) and, the first time, the signing key.
 
     The key is sealed with the passphrase in $CITYID_ISSUER_PASSPHRASE or in the file named by
-    $CITYID_ISSUER_PASSPHRASE_FILE. Running init again is safe: it only migrates.
+    $CITYID_ISSUER_PASSPHRASE_FILE. Running init again is safe: it only migrates. On an empty or
+    broken database it refuses to make a new key (issued credentials would stop verifying) unless
+    given --new.
     """
-    _commands().init(data, database_url)
+    _commands().init(data, database_url, issuer_url, new=new)
 
 
 @app.command("rotate-key")
@@ -125,7 +141,11 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8400,
     issuer_url: Annotated[
-        str | None, typer.Option(help="Public base URL (default: $CITYID_ISSUER_URL or http://HOST:PORT).")
+        str | None,
+        typer.Option(
+            help="Public base URL; must match the one init stored (default: the stored one, else "
+            "$CITYID_ISSUER_URL or http://HOST:PORT)."
+        ),
     ] = None,
     data: DataOption = None,
     database_url: DatabaseOption = None,

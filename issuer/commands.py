@@ -3,14 +3,17 @@ database and web stack never slow down the rest of the CLI."""
 
 from __future__ import annotations
 
+import errno
 import getpass
 import json
 import logging
 import os
+import socket
+import sqlite3
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +21,7 @@ import typer
 import uvicorn
 from pydantic import ValidationError
 from rich.text import Text
-from sqlalchemy import select
+from sqlalchemy import Engine, inspect, select
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -31,11 +34,13 @@ from . import service
 from .app import create_app
 from .db import make_engine, sessions, upgrade
 from .errors import IssuerError
-from .keys import NoKeyError, create_key, published_keys
-from .models import Clerk
+from .keys import NoKeyError, active_key, create_key, published_keys
+from .models import Clerk, IssuerKey
 from .runtime import Runtime, trust_bundle
-from .settings import IssuerSettings, SettingsError
+from .settings import SETTINGS_FILE, IssuerSettings, SettingsError, store_issuer_url, stored_issuer_url
 from .statuslists import ensure_list, list_ids, status_uri
+
+DEFAULT_ISSUER_URL = "http://127.0.0.1:8400"
 
 
 def _fail(reason: str, message: str, code: int = 2) -> typer.Exit:
@@ -43,14 +48,36 @@ def _fail(reason: str, message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
-def load_settings(data: Path | None, database_url: str | None, **extra: Any) -> IssuerSettings:
-    overrides: dict[str, Any] = {key: value for key, value in extra.items() if value is not None}
+def load_settings(
+    data: Path | None, database_url: str | None, *, issuer_url: str | None = None, default_url: str | None = None
+) -> IssuerSettings:
+    """The settings for one command. The issuer URL is the one ``init`` stored in the data
+    directory; one asked for (``--issuer-url`` or $CITYID_ISSUER_URL) must be the same, so that
+    every process on one data directory writes the same ``iss`` and offer prefix."""
+    overrides: dict[str, Any] = {}
     if data is not None:
         overrides["data"] = data
     if database_url is not None:
         overrides["database_url"] = database_url
     try:
-        return IssuerSettings(**overrides)
+        settings = IssuerSettings(**overrides)
+        stored = stored_issuer_url(settings.data)
+    except ValidationError as exc:
+        raise _fail("invalid_settings", str(exc).splitlines()[0]) from None
+    except SettingsError as exc:
+        raise _fail("invalid_settings", str(exc)) from None
+    asked = issuer_url or os.environ.get("CITYID_ISSUER_URL")
+    if stored is not None and asked is not None and asked.rstrip("/") != stored:
+        raise _fail(
+            "issuer_url_mismatch",
+            f"this data directory's issuer URL is {stored} (in {settings.data / SETTINGS_FILE}), not "
+            f"{asked.rstrip('/')}: drop --issuer-url / $CITYID_ISSUER_URL, or fix the stored URL",
+        )
+    url = stored or asked or default_url
+    if url is None or url.rstrip("/") == settings.issuer_url:
+        return settings
+    try:
+        return IssuerSettings(**overrides, issuer_url=url)
     except ValidationError as exc:
         raise _fail("invalid_settings", str(exc).splitlines()[0]) from None
 
@@ -81,36 +108,103 @@ def _clerk(session: Session, name: str) -> Clerk:
     return clerk
 
 
-def init(data: Path | None, database_url: str | None) -> None:
+def _sqlite_problem(path: Path) -> str | None:
+    """Why the SQLite file at ``path`` cannot be used as it is, or None when it passes
+    ``PRAGMA quick_check`` (opened read-only: checking changes nothing)."""
+    if path.stat().st_size == 0:
+        return "is empty (0 bytes)"
+    try:
+        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)) as connection:
+            rows = connection.execute("PRAGMA quick_check").fetchall()
+    except sqlite3.Error as exc:
+        return f"is not a usable SQLite database ({type(exc).__name__}: {str(exc)[:100]})"
+    if [tuple(row) for row in rows] != [("ok",)]:
+        return f"fails PRAGMA quick_check ({str(rows[0][0])[:100]})"
+    return None
+
+
+def _has_signing_key(engine: Engine) -> bool:
+    with engine.connect() as connection:
+        if not inspect(connection).has_table(IssuerKey.__tablename__):
+            return False
+        return connection.execute(select(IssuerKey.kid).limit(1)).first() is not None
+
+
+def _refuse_to_start_over(settings: IssuerSettings, *, new: bool) -> None:
+    """Stop ``init`` from making a second issuer over the remains of a first one.
+
+    A new signing key and status list 1 over a database that was lost or broken would make
+    every credential already issued unverifiable, and hide that anything went wrong. So init
+    only starts a new issuer where there was none (no database file, no stored settings), or
+    when told to with ``--new``; an unusable SQLite file is then kept aside, not overwritten.
+    """
+    db_file = settings.data / "issuer.db"
+    sqlite_file = settings.database_url is None and db_file.exists()
+    problem = _sqlite_problem(db_file) if sqlite_file else None
+    if problem is None and not (sqlite_file or (settings.data / SETTINGS_FILE).exists()):
+        return  # a first init
+    if problem is None:
+        engine = make_engine(settings.url)
+        try:
+            if _has_signing_key(engine):
+                return  # an issuer already: init only migrates
+        finally:
+            engine.dispose()
+    if not new:
+        where = f"{db_file} {problem}" if problem else "the database holds no signing key"
+        raise _fail(
+            "database_unusable",
+            f"{where}, but this data directory was set up before: init will not make a new signing key and "
+            "status list over it, since the credentials already issued would stop verifying. Restore the "
+            "database from a backup, or run `cityid issuer init --new` to start a new issuer",
+        )
+    if problem is not None:
+        aside = f".unusable-{int(time.time())}"
+        for path in [db_file, *settings.data.glob("issuer.db-*")]:
+            path.replace(path.with_name(path.name + aside))
+        console.print(f"Moved the unusable {db_file.name} aside to {db_file.name}{aside}.")
+
+
+def init(data: Path | None, database_url: str | None, issuer_url: str | None = None, *, new: bool = False) -> None:
     """Create the database (or bring it up to date) and, the first time, the signing key.
 
     The key is sealed with the passphrase in $CITYID_ISSUER_PASSPHRASE or in the file named by
-    $CITYID_ISSUER_PASSPHRASE_FILE. Running init again is safe: it only migrates.
+    $CITYID_ISSUER_PASSPHRASE_FILE. Running init again is safe: it only migrates. It refuses to
+    start over on an empty or broken database unless ``new`` (``--new``) says so.
     """
-    settings = load_settings(data, database_url)
+    settings = load_settings(data, database_url, issuer_url=issuer_url, default_url=DEFAULT_ISSUER_URL)
     try:
         passphrase = settings.passphrase()
     except SettingsError as exc:
         raise _fail("invalid_settings", str(exc)) from None
     settings.data.mkdir(parents=True, exist_ok=True, mode=0o700)
     try:
+        _refuse_to_start_over(settings, new=new)
         engine = make_engine(settings.url)
         upgrade(engine)
         with sessions(engine).begin() as session:
             keys = published_keys(session, now=int(time.time()))
             kid = next(iter(keys), None) if len(keys) else create_key(session, passphrase, now=int(time.time()))
             ensure_list(session, settings.status_list_size)
+        engine.dispose()
     except (OperationalError, SQLAlchemyError) as exc:
         raise _fail("database_unavailable", f"cannot set up the database: {str(exc).splitlines()[0][:200]}") from None
+    if stored_issuer_url(settings.data) is None:
+        store_issuer_url(settings.data, settings.issuer_url)
     for path in settings.data.glob("issuer.db*"):  # the directory is 0700 too; the files say so themselves
         path.chmod(0o600)
-    console.print(f"Issuer ready in {settings.data} ({settings.url.split('://')[0]}); signing key {kid}.")
+    console.print(
+        f"Issuer ready in {settings.data} ({settings.url.split('://')[0]}); signing key {kid}; "
+        f"issuer URL {settings.issuer_url}."
+    )
 
 
 def rotate_key(data: Path | None, database_url: str | None) -> None:
     """Make a new signing key; old keys stay published until their credentials expire."""
     settings = load_settings(data, database_url)
     with _database(settings) as session:
+        if session.scalar(select(IssuerKey.kid).where(IssuerKey.active.is_(True))) is not None:
+            active_key(session, settings.passphrase())  # a new key sealed under a wrong passphrase would lock it out
         kid = create_key(session, settings.passphrase(), now=int(time.time()))
         published = len(published_keys(session, now=int(time.time())))
     console.print(f"New signing key {kid}; {published} keys published. Restart or reload running issuers.")
@@ -162,6 +256,7 @@ def offer(
     if not isinstance(claims, dict):
         raise _fail("invalid_claims", "the claims file must hold one JSON object")
     with _database(settings) as session:
+        active_key(session, settings.passphrase())  # a wrong passphrase stops here, before an offer exists
         created = service.create_offer(session, settings, _clerk(session, clerk), claims, now=int(time.time()))
     if png is not None:
         write_atomic(png, to_png(make_qr(created.offer_uri)))
@@ -215,19 +310,52 @@ def export_trust(
         console.print(f"Wrote {out}")
 
 
-def serve(host: str, port: int, issuer_url: str | None, data: Path | None, database_url: str | None) -> None:
-    """Run the issuer: OpenID4VCI endpoints, metadata, status lists, trust bundle, clerk desk (/desk)."""
+def _listen(host: str, port: int) -> socket.socket:
+    """The bound listening socket, or a one-line refusal: bound before anything says "ready"."""
+    listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind((host, port))
+    except OSError as exc:
+        listener.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise _fail("port_in_use", f"port {port} on {host} is already in use (another issuer?): stop that "
+                        "process or choose another port with --port", 1) from None  # fmt: skip
+        raise _fail("cannot_listen", f"cannot listen on {host}:{port}: {exc.strerror}", 1) from None
+    return listener
 
-    url = issuer_url or os.environ.get("CITYID_ISSUER_URL") or f"http://{host}:{port}"
-    settings = load_settings(data, database_url, issuer_url=url)
+
+def serve(host: str, port: int, issuer_url: str | None, data: Path | None, database_url: str | None) -> None:
+    """Run the issuer: OpenID4VCI endpoints, metadata, status lists, trust bundle, clerk desk (/desk).
+
+    Everything that would make it fail its first request is checked before the port is bound:
+    the database (and, for SQLite, ``PRAGMA quick_check``), the passphrase against the active key.
+    """
+    settings = load_settings(data, database_url, issuer_url=issuer_url, default_url=f"http://{host}:{port}")
+    db_file = settings.data / "issuer.db"
+    if settings.database_url is None:
+        if not db_file.exists():
+            raise _fail("not_initialised", f"no issuer database in {settings.data}: run `cityid issuer init`")
+        problem = _sqlite_problem(db_file)
+        if problem is not None:
+            raise _fail("database_corrupt", f"{db_file} {problem}: restore it from a backup before serving")
     try:
         engine = make_engine(settings.url)
         upgrade(engine)
         application = create_app(settings, engine=engine)
+        runtime: Runtime = application.state.runtime
+        with runtime.transaction() as session:
+            runtime.signing_key(session)
     except SettingsError as exc:
         raise _fail("invalid_settings", str(exc)) from None
+    except NoKeyError as exc:
+        raise _fail("not_initialised", str(exc)) from None
+    except SealError:
+        raise _fail("wrong_passphrase", "the passphrase does not open the issuer's signing key") from None
     except OperationalError as exc:
         raise _fail("database_unavailable", f"cannot use the database: {str(exc.orig).strip()[:200]}") from None
+    listener = _listen(host, port)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     console.print(f"cityid issuer at {settings.issuer_url} (clerk desk: {settings.issuer_url}/desk)")
-    uvicorn.run(application, host=host, port=port, log_level="info", access_log=False, server_header=False)
+    config = uvicorn.Config(application, host=host, port=port, log_level="info", access_log=False, server_header=False)
+    uvicorn.Server(config).run(sockets=[listener])

@@ -1,8 +1,9 @@
 """Database engines and migrations: SQLite by default, PostgreSQL by URL.
 
 SQLite runs with foreign keys on, write-ahead logging and ``secure_delete`` (deleted rows
-are overwritten, so sealed claims leave no trace in free pages). The schema is only ever
-created or changed by Alembic (``issuer/migrations``).
+are overwritten, so sealed claims leave no trace in free pages). Engines hide statement
+parameters (offer ids, hashes) from error messages, which end up in logs. The schema is only
+ever created or changed by Alembic (``issuer/migrations``).
 """
 
 from __future__ import annotations
@@ -23,10 +24,10 @@ def make_engine(url: str) -> Engine:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://") :]
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30})
+        engine = create_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10, hide_parameters=True)
 
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:

@@ -27,6 +27,7 @@ from typing import Any
 from urllib.parse import quote
 
 from sqlalchemy import delete, select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from cityid.sealing import SealError, check_password, hash_password, lookup_hash, open_with_code, seal_with_code
@@ -66,6 +67,18 @@ class OfferCreated:
     pin: str
     revocation_code: str
     expires_at: int
+
+
+ISSUE_BACKDATE = 120
+"""Seconds the moment a credential is dated from lies behind the issuer's clock."""
+
+
+def backdated(now: int) -> int:
+    """The moment a credential issued at ``now`` is dated from (its ``iat`` is this, rounded down to
+    the day). Just after midnight, ``now`` itself would give the new day's ``iat``, which a desk whose
+    clock runs a little behind would refuse as ``not_yet_valid``; dating from ``ISSUE_BACKDATE``
+    seconds earlier keeps ``iat`` in the past for desks up to that much (plus their own skew) behind."""
+    return now - ISSUE_BACKDATE
 
 
 def _revocation_code() -> str:
@@ -183,7 +196,8 @@ def redeem_offer(transaction: Transaction, settings: IssuerSettings, code: str, 
     requests arrive at once: each attempt is first counted in a transaction of its own, and
     committed; the PIN is then compared outside any transaction (scrypt is slow, and on SQLite
     a held write lock would hold up every other request); then, in a last transaction, a right
-    PIN consumes the offer and the last wrong one cancels it.
+    PIN consumes the offer and the last wrong one cancels it. When the database fails in that
+    last transaction, the offer stays and a right PIN's attempt is given back.
     """
     with transaction() as session:
         purge_expired(session, now=now)
@@ -199,8 +213,28 @@ def redeem_offer(transaction: Transaction, settings: IssuerSettings, code: str, 
             session.execute(delete(Offer).where(Offer.id == attempt.offer_id))
         log.info("offer_locked")
         raise _offer_locked()
-    with transaction() as session:
-        return _consume_offer(session, attempt, code, now=now)
+    try:
+        with transaction() as session:
+            return _consume_offer(session, attempt, code, now=now)
+    except SQLAlchemyError:
+        _release_pin_attempt(transaction, attempt)
+        raise
+
+
+def _release_pin_attempt(transaction: Transaction, attempt: _PinAttempt) -> None:
+    """Give back the attempt a right PIN used when the database then failed: the offer is still
+    there (its transaction was rolled back), and the resident's retry must not cost a try.
+    If the database cannot take even this, the try stays counted; the offer still stays."""
+    try:
+        with transaction() as session:
+            session.execute(
+                update(Offer)
+                .where(Offer.id == attempt.offer_id, Offer.pin_failures > 0)
+                .values(pin_failures=Offer.pin_failures - 1)
+                .execution_options(synchronize_session=False)
+            )
+    except SQLAlchemyError as exc:
+        log.warning("pin_attempt_not_released type=%s", type(exc).__name__)
 
 
 def _consume_offer(session: Session, attempt: _PinAttempt, code: str, *, now: int) -> TokenIssued:
@@ -277,15 +311,22 @@ def issue_batch(
         enrolled = json.loads(open_with_code(grant.sealed_claims, access_token, "grant claims"))
     except SealError:
         raise IssuerError("invalid_token", "the access token does not open this grant", status=401) from None
-    claims = _claims_for(credential_type.name, enrolled, settings.city, now)
-    expires_at = day_start(now) + credential_type.validity_days * 86_400
+    issued_at = backdated(now)
+    claims = _claims_for(credential_type.name, enrolled, settings.city, issued_at)
+    expires_at = day_start(issued_at) + credential_type.validity_days * 86_400
     references = allocate(
         session, batch_id=grant.batch_id, expires_at=expires_at, count=len(holder_keys),
         size=settings.status_list_size, issuer_url=settings.issuer_url,
     )  # fmt: skip
     credentials = tuple(
         issue_credential(
-            credential_type, claims, issuer_key=key, iss=settings.issuer_url, holder_jwk=jwk, now=now, status=reference
+            credential_type,
+            claims,
+            issuer_key=key,
+            iss=settings.issuer_url,
+            holder_jwk=jwk,
+            now=issued_at,
+            status=reference,
         )
         for jwk, reference in zip(holder_keys, references, strict=True)
     )
@@ -365,12 +406,13 @@ def issue_paper(
     )
     session.add(batch)
     session.flush()
-    expires_at = day_start(now) + credential_type.validity_days * 86_400
+    issued_at = backdated(now)
+    expires_at = day_start(issued_at) + credential_type.validity_days * 86_400
     (reference,) = allocate(session, batch_id=batch.id, expires_at=expires_at, count=1,
                             size=settings.status_list_size, issuer_url=settings.issuer_url)  # fmt: skip
-    values = _claims_for(credential_type.name, enrolled, settings.city, now)
+    values = _claims_for(credential_type.name, enrolled, settings.city, issued_at)
     credential = issue_credential(credential_type, values, issuer_key=key, iss=settings.issuer_url,
-                                  holder_jwk=None, now=now, status=reference)  # fmt: skip
+                                  holder_jwk=None, now=issued_at, status=reference)  # fmt: skip
     assert key.kid is not None
     extend_publication(session, key.kid, expires_at)
     record(session, clerk, "paper_printed", batch.id, now)

@@ -7,10 +7,13 @@ comes from ``CITYID_ISSUER_PASSPHRASE`` or from the file named by
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from cityid.files import write_atomic
 
 PLACEHOLDERS = {"changeme", "change-me", "password", "passphrase", "secret", "example", "test"}
 MIN_PASSPHRASE = 12
@@ -74,3 +77,26 @@ class IssuerSettings(BaseSettings):
                 f"the issuer key passphrase must be at least {MIN_PASSPHRASE} characters, not a placeholder"
             )
         return value
+
+
+SETTINGS_FILE = "settings.json"
+"""Settings ``init`` writes into the data directory, so every command that uses it agrees."""
+
+
+def stored_issuer_url(data: Path) -> str | None:
+    """The issuer URL ``init`` stored in ``data``; None for a data directory from before there was one."""
+    try:
+        stored = json.loads((data / SETTINGS_FILE).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise SettingsError(f"cannot read {data / SETTINGS_FILE}: {exc}") from None
+    url = stored.get("issuer_url") if isinstance(stored, dict) else None
+    if not isinstance(url, str) or not url:
+        raise SettingsError(f"{data / SETTINGS_FILE} has no issuer_url")
+    return url.rstrip("/")
+
+
+def store_issuer_url(data: Path, url: str) -> None:
+    """Record the issuer URL in ``data`` (written whole, then renamed into place)."""
+    write_atomic(data / SETTINGS_FILE, json.dumps({"issuer_url": url.rstrip("/")}, indent=2) + "\n", mode=0o600)

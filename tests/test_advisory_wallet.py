@@ -81,11 +81,12 @@ def fresh(world: dict[str, Any]) -> Wallet:
 
 
 def cli(path: Path, *arguments: str) -> tuple[int, str, str]:
-    """``cityid wallet ...`` as a resident runs it; a traceback is a failure whatever the exit code."""
+    """``cityid wallet ...`` as a resident runs it; a traceback is a failure whatever the exit code.
+    Messages come back with their line breaks undone (the console wraps them to its width)."""
     result = RUNNER.invoke(app, ["wallet", *arguments, "--wallet", str(path)], env=ENV)
     assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
     assert "Traceback" not in result.output
-    return result.exit_code, result.stdout, result.stderr
+    return result.exit_code, result.stdout, " ".join(result.stderr.split())
 
 
 def request_text(policy: str = "library-card", *claims: str) -> str:

@@ -120,7 +120,7 @@ def jwks(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_cityid_verify_answers_every_hostile_proof_with_a_reason(jwks: Path) -> None:
     runner, now = CliRunner(), int(time.time())
     corpus = corpus_for(REQUEST.audience, REQUEST.nonce, now)
-    for label, proof in corpus[::7]:
+    for label, proof in corpus[::13]:
         result = runner.invoke(app, ["verify", "-", "--issuer-jwks", str(jwks), "--nonce", REQUEST.nonce,
                                      "--audience", REQUEST.audience, "--json"], input=proof)  # fmt: skip
         assert result.exception is None or isinstance(result.exception, SystemExit), (label, result.exception)

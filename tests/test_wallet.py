@@ -149,7 +149,7 @@ def test_offline_show_is_bound_to_the_policy(env: dict[str, Any]) -> None:
 def test_the_paper_page(env: dict[str, Any], tmp_path: Path, language: str, suffix: str) -> None:
     page = tmp_path / f"paper.{suffix}"
     code, _out, err = wallet_cli(env, "print", "--policy", "library-card", "--out", str(page), "--lang", language,
-                                 *env["trust"])  # fmt: skip
+                                 *env["trust"], "--yes")  # fmt: skip
     assert code == 0, err
     if suffix == "pdf":
         assert page.read_bytes().startswith(b"%PDF")

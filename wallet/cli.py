@@ -16,6 +16,7 @@ import os
 import secrets
 import sys
 import time
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -77,14 +78,22 @@ def _wallet_path(wallet: Path | None) -> Path:
     return wallet or Path(os.environ.get("CITYID_WALLET") or default_path())
 
 
-def _open_wallet(wallet: Path | None) -> tuple[Path, str, Wallet]:
-    """The wallet's path, the passphrase (asked once) and its contents, for a command that
-    reads the store and may save it back."""
-    from .store import load  # noqa: PLC0415
+def _lock(path: Path) -> AbstractContextManager[None]:
+    """The wallet's lock (``lock.py``), held from a read of the store to its save; the wait is
+    $CITYID_WALLET_WAIT seconds when set."""
+    from .lock import DEFAULT_WAIT, locked  # noqa: PLC0415
 
-    path = _wallet_path(wallet)
-    passphrase = _passphrase(new=False)
-    return path, passphrase, load(path, passphrase)
+    try:
+        wait = float(os.environ.get("CITYID_WALLET_WAIT") or DEFAULT_WAIT)
+    except ValueError:
+        raise _Refused("usage_error", "CITYID_WALLET_WAIT must be a number of seconds") from None
+    return locked(path, wait=wait)
+
+
+def _open_wallet(wallet: Path | None) -> tuple[Path, str]:
+    """The wallet's path and the passphrase (asked once, before the lock is taken), for a
+    command that reads the store with ``load`` inside ``with _lock(path)`` and may save it back."""
+    return _wallet_path(wallet), _passphrase(new=False)
 
 
 def _passphrase(*, new: bool, variable: str = "CITYID_WALLET_PASSPHRASE", prompt: str = "Wallet passphrase: ") -> str:
@@ -162,15 +171,34 @@ def _consent(_: Translate, language: str, policy: Policy, claims: tuple[str, ...
     screen.print(table)
 
 
-def _agree(_: Translate, yes: bool) -> None:
+ASKS = 3
+"""How many times a question is asked before an answer that is neither yes nor no counts as no."""
+
+
+def _agree(_: Translate, language: str, yes: bool, question: str | None = None, screen: Any = console) -> None:
+    """Ask ``question`` (by default: share with this desk?) on ``screen`` and stop unless the
+    answer is yes, in the resident's own words (``words.read_answer``). Nothing typed, the end
+    of input, or no clear answer after a few tries is a no."""
+    from cityid.words import read_answer, yes_no_hint  # noqa: PLC0415
+
     if yes:
         return
-    try:
-        agreed = typer.confirm(_("Share these with this desk?"), default=False)
-    except typer.Abort:  # end of input, or Ctrl-C: that is a no
-        agreed = False
+    agreed: bool | None = None
+    for _attempt in range(ASKS):
+        screen.print(f"{question or _('Share these with this desk?')} {yes_no_hint(_)} ", end="")
+        try:
+            typed = sys.stdin.readline()
+        except KeyboardInterrupt:
+            typed = ""
+        if not typed:  # end of input, or Ctrl-C: that is a no
+            screen.print()
+            break
+        agreed = read_answer(language, typed)
+        if agreed is not None:
+            break
+        screen.print(_("Please answer yes or no."))
     if not agreed:
-        console.print(_("Nothing was shared."))
+        screen.print(_("Nothing was shared."))
         raise typer.Exit(1)
 
 
@@ -206,14 +234,35 @@ def _share(
     as_json: bool,
 ) -> Proof:
     """Ask, and only on a yes use up one credential for ``request``; the store is saved before
-    the proof is shown, so a credential is never shown twice."""
-    from .present import answer  # noqa: PLC0415
-    from .store import save  # noqa: PLC0415
+    the proof is shown, so a credential is never shown twice.
 
-    _consent(_, language, policy, request.claims, request.audience, errors if as_json else console)
-    _agree(_, yes)
-    proof = answer(store, request, now=now, policy_id=policy.id)
-    save(path, passphrase, store)
+    The question is asked without the wallet's lock (a resident may take their time); the
+    credential is picked from the store read again under the lock, so a command that ran
+    meanwhile is never undone and two proofs never share a credential. ``store`` is the copy
+    read before asking, to say which card the proof would use: when the least revealing cards
+    have run out, the resident is told and asked before another card is used."""
+    from cityid.words import card_label  # noqa: PLC0415
+
+    from .present import answer, chosen_type, unused_by_type  # noqa: PLC0415
+    from .store import load, save  # noqa: PLC0415
+
+    card, instead_of = chosen_type(store, request.claims)
+    screen = errors if as_json else console
+    _consent(_, language, policy, request.claims, request.audience, screen)
+    question = None
+    if instead_of is not None:
+        left = unused_by_type(store)
+        warning = _("You have no unused {wanted} left. This proof would use one of your {card} instead ({count} "
+                    "left): the desk still sees only what it asked for, but it sees a different card, with more about "
+                    "you in it.",
+                    wanted=card_label(_, instead_of), card=card_label(_, card), count=left[card])  # fmt: skip
+        errors.print(Text(warning, style="yellow"))
+        question = _("Use one of your {card} for this desk?", card=card_label(_, card))
+    _agree(_, language, yes, question, screen)
+    with _lock(path):
+        store = load(path, passphrase)
+        proof = answer(store, request, now=now, policy_id=policy.id, only=card)
+        save(path, passphrase, store)
     return proof
 
 
@@ -240,28 +289,36 @@ def receive(
 
         from cityid.keyfile import private_jwk  # noqa: PLC0415
 
-        from .receive import parse_offer  # noqa: PLC0415
+        from .receive import normalise_pin, parse_offer  # noqa: PLC0415
         from .receive import receive as fetch  # noqa: PLC0415
         from .schema import MAX_CREDENTIALS  # noqa: PLC0415
         from .store import WalletError, load, save  # noqa: PLC0415
 
         path = _wallet_path(wallet)
         parsed = parse_offer(offer)
+        typed_pin = normalise_pin(parsed, pin)  # before anything is sent: a typo spends no try
         passphrase = _passphrase(new=not path.exists())
-        store = load(path, passphrase)
+        with _lock(path):  # a wrong passphrase or a full wallet stops here, before the PIN is spent
+            store = load(path, passphrase)
         if len(store.credentials) + count * len(parsed.configurations) > MAX_CREDENTIALS:
             raise WalletError("wallet_full", f"this wallet cannot hold more than {MAX_CREDENTIALS} credentials")
-        with httpx.Client(timeout=30, follow_redirects=False) as client:
-            received = fetch(parsed, pin.strip(), count=count, client=client)
+        with httpx.Client(timeout=30, follow_redirects=False) as client:  # no lock held while online
+            received = fetch(parsed, typed_pin, count=count, client=client)
         now = int(time.time())
-        for item in received:
-            store.credentials.append({"type": item.configuration, "issuer": parsed.issuer,
-                                      "credential": item.credential, "device_key": private_jwk(item.device_key),
-                                      "used": False, "received_at": now})  # fmt: skip
-        save(path, passphrase, store)
+        with _lock(path):  # read again: whatever ran meanwhile is kept, and so is this batch
+            store = load(path, passphrase)
+            for item in received:
+                store.credentials.append({"type": item.configuration, "issuer": parsed.issuer,
+                                          "credential": item.credential, "device_key": private_jwk(item.device_key),
+                                          "used": False, "received_at": now})  # fmt: skip
+            save(path, passphrase, store)
         counts: dict[str, int] = {}
         for item in received:
             counts[item.configuration] = counts.get(item.configuration, 0) + 1
+        if any(number < count for number in counts.values()):
+            clamped = _("The city sends at most {size} credentials of each type at a time, so you received {size}, "
+                        "not {count}.", size=min(counts.values()), count=count)  # fmt: skip
+            errors.print(Text(clamped, style="yellow"))
         summary = ", ".join(f"{number} {name}" for name, number in counts.items())
         console.print(f"Received {summary} credentials from {parsed.issuer}; kept encrypted in {path}.")
 
@@ -294,14 +351,16 @@ def present_command(
         from credential import REQUEST_PREFIX, decode_request_text  # noqa: PLC0415
         from policies import check_request  # noqa: PLC0415
 
-        from .store import save  # noqa: PLC0415
+        from .store import load, save  # noqa: PLC0415
 
         now = int(time.time())
-        path, passphrase, store = _open_wallet(wallet)
-        text = read_text_or_qr(request, what="desk request", prefix=REQUEST_PREFIX)
-        desk_request = decode_request_text(text.lstrip().rstrip("\r\n"))
-        policy = check_request(desk_request, _registry(store, registry, board_jwks, now), now=now)
-        save(path, passphrase, store)  # a newer registry is kept even if the resident says no
+        path, passphrase = _open_wallet(wallet)
+        with _lock(path):
+            store = load(path, passphrase)
+            text = read_text_or_qr(request, what="desk request", prefix=REQUEST_PREFIX)
+            desk_request = decode_request_text(text.lstrip().rstrip("\r\n"))
+            policy = check_request(desk_request, _registry(store, registry, board_jwks, now), now=now)
+            save(path, passphrase, store)  # a newer registry is kept even if the resident says no
         proof = _share(_, language, path, passphrase, store, policy, desk_request, now=now, yes=yes, as_json=as_json)
         _output(_, proof.qr_text, png=png, svg=svg, as_json=as_json,
                 extra={"policy": policy.id, "claims": list(desk_request.claims),
@@ -334,9 +393,14 @@ def show(
         from credential import new_request, offline_audience  # noqa: PLC0415
         from policies import check_request  # noqa: PLC0415
 
+        from .store import load, save  # noqa: PLC0415
+
         now = int(time.time())
-        path, passphrase, store = _open_wallet(wallet)
-        approved_registry = _registry(store, registry, board_jwks, now)
+        path, passphrase = _open_wallet(wallet)
+        with _lock(path):
+            store = load(path, passphrase)
+            approved_registry = _registry(store, registry, board_jwks, now)
+            save(path, passphrase, store)  # a newer registry is kept even if the resident says no
         known = approved_registry.policies.get(policy)
         if known is None:
             raise _Refused("unknown_policy", f"policy {policy!r} is not in the approved registry")
@@ -359,13 +423,16 @@ def print_command(
     out: Annotated[Path, typer.Option("--out", "-o", metavar="FILE", help="The page: FILE.pdf or FILE.png.")],
     registry: RegistryOption = None,
     board_jwks: BoardOption = None,
+    yes: YesOption = False,
     wallet: WalletOption = None,
     lang: LangOption = None,
 ) -> None:
     """The paper fallback: a printable page with a QR proof and, in plain words, what it proves.
 
     Only for policies that accept paper. The paper is not tied to a phone, so anyone holding it
-    can show it; desks say so when they check it.
+    can show it; desks say so when they check it. It uses up a one-time credential, so it asks
+    first (the same screen as ``present``), and prints nothing when what you hold cannot prove
+    what the policy needs (a senior-discount page for someone not yet 65).
     """
     language = choose_language(lang)
 
@@ -374,32 +441,98 @@ def print_command(
         from cityid.paper import compose, render, to_bytes  # noqa: PLC0415
         from credential import encode_qr_text, parse_issued, present_on_paper  # noqa: PLC0415
 
-        from .present import covering_types  # noqa: PLC0415
-        from .store import save  # noqa: PLC0415
+        from .present import paper_credential  # noqa: PLC0415
+        from .store import load, save  # noqa: PLC0415
 
         now = int(time.time())
-        path, passphrase, store = _open_wallet(wallet)
-        approved = _registry(store, registry, board_jwks, now).policies.get(policy)
+        path, passphrase = _open_wallet(wallet)
+        with _lock(path):
+            store = load(path, passphrase)
+            approved = _registry(store, registry, board_jwks, now).policies.get(policy)
+            save(path, passphrase, store)  # a newer registry is kept even if the resident says no
         if approved is None:
             raise _Refused("unknown_policy", f"policy {policy!r} is not in the approved registry")
         if not approved.accepts_paper:
             raise _Refused("not_paper", f"policy {policy!r} does not accept paper proofs")
-        entry = next((e for t in covering_types(approved.claim_names) for e in store.credentials
-                      if e["type"] == t and not e["used"]), None)  # fmt: skip
-        if entry is None:
-            raise _Refused("no_credential", "no unused credential can answer this policy")
-        held = parse_issued(entry["credential"])
-        qr_text = encode_qr_text(present_on_paper(held, disclose=approved.claim_names))
-        page = compose(language, approved, {name: held.claims[name] for name in approved.claim_names}, qr_text,
-                       printed=now, until=held.payload["exp"])  # fmt: skip
-        entry["used"] = True
-        store.history.append({"at": now, "policy": approved.id, "audience": "paper",
-                              "claims": list(approved.claim_names), "credential_type": entry["type"]})  # fmt: skip
-        save(path, passphrase, store)
+        paper_credential(store, approved.claim_names)  # refused before asking when it cannot prove it
+        _consent(_, language, approved, approved.claim_names, "paper", console)
+        _agree(_, language, yes, _("Print this on paper?"))
+        with _lock(path):
+            store = load(path, passphrase)
+            entry = paper_credential(store, approved.claim_names)
+            held = parse_issued(entry["credential"])
+            qr_text = encode_qr_text(present_on_paper(held, disclose=approved.claim_names))
+            page = compose(language, approved, {name: held.claims[name] for name in approved.claim_names}, qr_text,
+                           printed=now, until=held.payload["exp"])  # fmt: skip
+            entry["used"] = True
+            store.history.append({"at": now, "policy": approved.id, "audience": "paper",
+                                  "claims": list(approved.claim_names), "credential_type": entry["type"]})  # fmt: skip
+            save(path, passphrase, store)
         write_atomic(out, to_bytes(render(page), "pdf" if out.suffix.lower() == ".pdf" else "png"))
         console.print(f"{out}")
 
     _run(language, action)
+
+
+@app.command("list")
+def list_command(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    wallet: WalletOption = None,
+    lang: LangOption = None,
+) -> None:
+    """Your cards: how many unused one-time proofs of each are left, and how old the list of
+    approved policies is. Shows no claim values."""
+
+    def action(_: Translate) -> None:
+        from cityid.words import card_label  # noqa: PLC0415
+        from credential import CredentialError, KeySet  # noqa: PLC0415
+        from policies import verify_registry  # noqa: PLC0415
+
+        from .present import LOW_BATCH, unused_by_type  # noqa: PLC0415
+        from .store import load  # noqa: PLC0415
+
+        path, passphrase = _open_wallet(wallet)
+        with _lock(path):
+            store = load(path, passphrase)
+        now = int(time.time())
+        held = dict.fromkeys(entry["type"] for entry in store.credentials)
+        unused = unused_by_type(store)
+        cards = [{"type": name, "unused": unused.get(name, 0),
+                  "total": sum(entry["type"] == name for entry in store.credentials)} for name in held]  # fmt: skip
+        registry: dict[str, Any] | None = None
+        if "registry" in store.trust:
+            registry = {"version": store.trust.get("version")}
+            try:  # only to read when it was issued; present and show check it in full
+                checked = verify_registry(store.trust["registry"], KeySet.from_jwks(store.trust["board_jwks"]),
+                                          now=now, minimum_version=0)  # fmt: skip
+                registry |= {"issued_at": checked.issued_at, "age_seconds": max(0, now - checked.issued_at),
+                             "expires_at": checked.expires_at, "valid": True}  # fmt: skip
+            except CredentialError:  # expired or damaged: reported, not fatal for a listing
+                registry["valid"] = False
+        if as_json:
+            sys.stdout.write(json.dumps({"cards": cards, "registry": registry}) + "\n")
+            return
+        if not cards:
+            console.print(_("No cards in this wallet yet."))
+        table = Table(show_header=True, header_style="bold")
+        table.add_column(_("Card"))
+        table.add_column(_("Unused proofs"), justify="right")
+        for card in cards:
+            style = "yellow" if card["unused"] <= LOW_BATCH else ""
+            table.add_row(card_label(_, card["type"]), Text(str(card["unused"]), style=style))
+        if cards:
+            console.print(table)
+        if registry is None:
+            console.print(_("No list of approved policies yet."))
+        elif registry["valid"]:
+            days = registry["age_seconds"] // 86_400
+            console.print(_("Approved policies: version {version}, issued {days} days ago.",
+                            version=registry["version"], days=days))  # fmt: skip
+        else:
+            console.print(_("Approved policies: version {version}, out of date: update it.",
+                            version=registry["version"]))  # fmt: skip
+
+    _run(choose_language(lang), action)
 
 
 @app.command("history")
@@ -414,12 +547,15 @@ def history(
     def action(_: Translate) -> None:
         from cityid.words import claim_label  # noqa: PLC0415
 
-        from .store import save  # noqa: PLC0415
+        from .store import load, save  # noqa: PLC0415
 
-        path, passphrase, store = _open_wallet(wallet)
+        path, passphrase = _open_wallet(wallet)
+        with _lock(path):
+            store = load(path, passphrase)
+            if clear:
+                store.history.clear()
+                save(path, passphrase, store)
         if clear:
-            store.history.clear()
-            save(path, passphrase, store)
             console.print(_("History cleared."))
             return
         if as_json:
@@ -451,7 +587,9 @@ def export(
     def action(_: Translate) -> None:
         from .store import export_backup, load  # noqa: PLC0415
 
-        store = load(_wallet_path(wallet), _passphrase(new=False))
+        path, passphrase = _open_wallet(wallet)
+        with _lock(path):
+            store = load(path, passphrase)
         backup = _passphrase(new=True, variable="CITYID_WALLET_BACKUP_PASSPHRASE", prompt="Backup passphrase: ")
         export_backup(out, backup, store)
         console.print(f"{out}")
@@ -480,9 +618,10 @@ def import_command(
                                                    prompt="Backup passphrase: "))  # fmt: skip
         path = _wallet_path(wallet)
         passphrase = _passphrase(new=not path.exists())
-        store = load(path, passphrase)
-        added = merge(store, restored)
-        save(path, passphrase, store)
+        with _lock(path):
+            store = load(path, passphrase)
+            added = merge(store, restored)
+            save(path, passphrase, store)
         console.print(f"{added} credentials restored into {path}.")
 
     _run(choose_language(lang), action)

@@ -31,13 +31,44 @@ def covering_types(claims: tuple[str, ...]) -> list[str]:
     return [kind.name for kind in sorted(fitting, key=lambda kind: len(kind.claims))]
 
 
-def answer(wallet: Wallet, request: DeskRequest, *, now: int, policy_id: str) -> Proof:
+def unused_by_type(wallet: Wallet) -> dict[str, int]:
+    """How many unused credentials of each type the wallet holds (every known type, 0 included)."""
+    counts = dict.fromkeys(CREDENTIAL_TYPES, 0)
+    for entry in wallet.credentials:
+        if not entry["used"]:
+            counts[entry["type"]] = counts.get(entry["type"], 0) + 1
+    return counts
+
+
+def chosen_type(wallet: Wallet, claims: tuple[str, ...]) -> tuple[str, str | None]:
+    """The type a proof of ``claims`` would use, and, when that is not the least revealing type
+    that could answer (those have run out), the type it falls back from; ``no_credential`` when none is left.
+
+    The fallback still discloses only ``claims``, but the desk sees a different card (another
+    type, with more in it), so the wallet asks before using one."""
+    covering, left = covering_types(claims), unused_by_type(wallet)
+    for type_name in covering:
+        if left.get(type_name):
+            return type_name, (covering[0] if type_name != covering[0] else None)
+    raise _none_left()
+
+
+def _none_left() -> WalletError:
+    return WalletError(
+        "no_credential",
+        "no unused credential can answer this request: ask a clerk for a new batch (cityid wallet receive)",
+    )
+
+
+def answer(wallet: Wallet, request: DeskRequest, *, now: int, policy_id: str, only: str | None = None) -> Proof:
     """Build the proof for ``request`` from an unused credential and mark that credential used.
 
-    The caller saves the wallet *before* showing the proof, so a crash never lets a
-    credential be shown twice.
+    With ``only``, just that type may be used (the one the resident agreed to). The caller
+    saves the wallet *before* showing the proof, so a crash never lets a credential be shown twice.
     """
     for type_name in covering_types(request.claims):
+        if only is not None and type_name != only:
+            continue
         unused = [entry for entry in wallet.credentials if entry["type"] == type_name and not entry["used"]]
         if not unused:
             continue
@@ -53,10 +84,29 @@ def answer(wallet: Wallet, request: DeskRequest, *, now: int, policy_id: str) ->
         entry["used"] = True
         wallet.history.append(_history(request, policy_id, type_name, now))
         return Proof(encode_qr_text(proof), type_name, len(unused) - 1)
-    raise WalletError(
-        "no_credential",
-        "no unused credential can answer this request: ask a clerk for a new batch (cityid wallet receive)",
-    )
+    raise _none_left()
+
+
+def paper_credential(wallet: Wallet, claims: tuple[str, ...]) -> dict[str, Any]:
+    """The unused credential a paper page for ``claims`` would use (not yet marked used).
+
+    A page is printed to be shown later to a desk that reads only what it says, so a page that
+    proves nothing useful is refused: every ``age_over_*`` claim it shows must be true (a
+    senior-discount page saying "not yet 65" would spend a credential for nothing)."""
+    for type_name in covering_types(claims):
+        for entry in wallet.credentials:
+            if entry["type"] != type_name or entry["used"]:
+                continue
+            values = parse_issued(entry["credential"]).claims
+            false = [name for name in claims if name.startswith("age_over_") and values.get(name) is not True]
+            if false:
+                raise WalletError(
+                    "cannot_prove",
+                    f"your credentials say {', '.join(false)} is not true, so a page for this service would prove "
+                    "nothing it needs: nothing was printed or used",
+                )
+            return entry
+    raise WalletError("no_credential", "no unused credential can answer this policy")
 
 
 def _history(request: DeskRequest, policy_id: str, type_name: str, now: int) -> dict[str, Any]:

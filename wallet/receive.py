@@ -47,6 +47,8 @@ class Offer:
     code: str
     configurations: tuple[str, ...]
     pin_length: int | None
+    pin_numeric: bool = True
+    """The offer's ``tx_code.input_mode`` is ``numeric`` (the default in OpenID4VCI)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +71,7 @@ def parse_offer(text: str) -> Offer:
         configurations = tuple(document["credential_configuration_ids"])
         tx_code = grant.get("tx_code")
         pin_length = tx_code.get("length") if isinstance(tx_code, dict) else None
+        pin_mode = tx_code.get("input_mode", "numeric") if isinstance(tx_code, dict) else "numeric"
     except (TypeError, KeyError, ValueError, AttributeError):
         raise WalletError("invalid_offer", "the credential offer is incomplete or malformed") from None
     issuer = secure_url(issuer, "invalid_offer", "the offer's issuer", query_allowed=False)
@@ -76,7 +79,34 @@ def parse_offer(text: str) -> Offer:
         raise WalletError("invalid_offer", "the credential offer is incomplete or malformed")
     if not set(configurations) <= CREDENTIAL_TYPES.keys() or len(set(configurations)) != len(configurations):
         raise WalletError("invalid_offer", "the offer names a credential type this wallet does not know, or one twice")
-    return Offer(issuer.rstrip("/"), code, configurations, pin_length if isinstance(pin_length, int) else None)
+    length = pin_length if type(pin_length) is int and pin_length > 0 else None
+    return Offer(issuer.rstrip("/"), code, configurations, length, pin_numeric=pin_mode != "text")
+
+
+PIN_SEPARATORS = str.maketrans("", "", " \t-\u00a0\u2010\u2011\u2012\u2013\u2014\u2212")
+"""What people type between a PIN's digits when they read it off a slip: spaces and dashes."""
+
+
+def normalise_pin(offer: Offer, pin: str) -> str:
+    """``pin`` without spaces or dashes, refused here (``invalid_pin``) when it cannot be the PIN.
+
+    The issuer counts every wrong PIN and closes the offer after a few, so a typo that cannot
+    be right (a letter in a numeric PIN, a digit too few) is caught before it is sent and uses
+    no try. Digits typed on another script's keypad (Arabic-Indic, full-width) become ASCII.
+    """
+    compact = pin.strip().translate(PIN_SEPARATORS)
+    if offer.pin_numeric:
+        if not compact or not all(character.isdecimal() for character in compact):
+            raise WalletError("invalid_pin", "the PIN is digits only: check what you typed (no try was used)")
+        compact = "".join(str(int(character)) for character in compact)
+    if not compact:
+        raise WalletError("invalid_pin", "type the PIN the clerk told you (no try was used)")
+    if offer.pin_length is not None and len(compact) != offer.pin_length:
+        raise WalletError(
+            "invalid_pin",
+            f"the PIN has {offer.pin_length} digits and you typed {len(compact)}: check it (no try was used)",
+        )
+    return compact
 
 
 def secure_url(url: object, reason: str, what: str, *, query_allowed: bool) -> str:
@@ -129,6 +159,9 @@ def receive(
 ) -> list[Received]:
     """Redeem ``offer`` with ``pin`` and fetch ``count`` credentials of every offered type.
 
+    ``count`` is clamped to the issuer's published ``batch_credential_issuance.batch_size``:
+    the issuer issues each type once per grant, so asking for more would refuse the whole call
+    after the PIN was spent, and the batch with it (the caller sees fewer than ``count``).
     Every credential gets its own key from ``new_key``; a repeated key stops the grant before
     anything is sent. All or nothing: one credential that does not check refuses the batch.
     """
@@ -138,6 +171,10 @@ def receive(
         raise WalletError("device_key_reused", "the wallet made the same device key twice: nothing was sent")
     try:
         issuer_metadata = _json(client.get(f"{offer.issuer}/.well-known/openid-credential-issuer"), "metadata")
+        size = batch_size(issuer_metadata) or count
+        if size < count:  # the keys beyond the issuer's batch size are never sent, never used
+            device_keys = {configuration: keys[:size] for configuration, keys in device_keys.items()}
+            batch = [key.public_jwk() for keys in device_keys.values() for key in keys]
         server = _json(client.get(f"{offer.issuer}/.well-known/oauth-authorization-server"), "metadata")
         keys = KeySet.from_jwks(_json(client.get(f"{offer.issuer}/.well-known/jwt-vc-issuer"), "its keys"))
         token_endpoint = _endpoint(server.get("token_endpoint"), "token_endpoint")
@@ -175,6 +212,20 @@ def receive(
     except (KeyError, TypeError) as exc:
         raise WalletError("issuer_refused", f"the issuer's answer is incomplete ({exc})") from None
     return received
+
+
+def batch_size(issuer_metadata: dict[str, Any]) -> int | None:
+    """The most credentials of one type the issuer sends per call; ``None`` when it does not say.
+
+    (OpenID4VCI reads a missing ``batch_credential_issuance`` as one key proof per call; the
+    wallet then asks for ``count`` as before and the issuer's answer decides.)"""
+    batching = issuer_metadata.get("batch_credential_issuance")
+    if batching is None:
+        return None
+    size = batching.get("batch_size") if isinstance(batching, dict) else None
+    if type(size) is not int or size < 1:
+        raise WalletError("invalid_issuer_metadata", "the issuer's batch_credential_issuance.batch_size is not valid")
+    return size
 
 
 def _endpoint(url: object, name: str) -> str:
