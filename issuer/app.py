@@ -24,13 +24,13 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from cityid.bodylimit import BodyLimit
+from cityid.middleware import BodyLimit, SecurityHeaders
 
 from . import service
 from .db import make_engine, sessions
 from .desk import LOGIN_COOKIE, desk_router, signed_out_page
 from .errors import IssuerError
-from .headers import SecurityHeaders, security_headers
+from .headers import security_headers
 from .health import RETRY_AFTER, error_summary, readiness, unavailable
 from .keys import published_keys
 from .runtime import Runtime, trust_bundle
@@ -237,7 +237,9 @@ def create_app(settings: IssuerSettings, *, passphrase: str | None = None, engin
     _add_operations(app, runtime)
     app.include_router(desk_router(runtime))
     app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
-    app.add_middleware(SecurityHeaders, https=settings.https)  # added last: outside BodyLimit, so 413s get them too
+    app.add_middleware(
+        SecurityHeaders, headers=security_headers(https=settings.https)
+    )  # added last: outside BodyLimit, so 413s get them too
     return app
 
 

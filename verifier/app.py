@@ -9,7 +9,7 @@ reason codes. Everything the page loads is served here (its content security pol
 
 Only the desk's own page may use it: requests for another ``Host`` or from another ``Origin``
 are refused (``verifier/guards.py``), anything that changes state is a POST, and bodies are
-bounded as they stream in (``cityid/bodylimit.py``).
+bounded as they stream in (``cityid/middleware.py``).
 """
 
 from __future__ import annotations
@@ -27,15 +27,15 @@ from typing import Annotated, Any
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from cityid.bodylimit import BodyLimit
 from cityid.i18n import LANGUAGES, RIGHT_TO_LEFT, Translate, choose_language, translator
+from cityid.middleware import BodyLimit, SecurityHeaders
 from cityid.qrimage import QrImageError, decode_qr_images, make_qr, to_svg
 from cityid.words import claim_fact, claim_label
 from credential import QR_PREFIX, REQUEST_PREFIX, CredentialError, DeskRequest, PolicyError, Reason, encode_request_text
 
 from .engine import Desk, DeskResult, ReplayGuard
 from .freshness import freshness, moment
-from .guards import SameOrigin, SecurityHeaders
+from .guards import SameOrigin
 from .scanning import RETRY_AFTER, Busy, DecodePool
 from .sync import TRUST_FILE, SyncError, load_trust
 

@@ -1,5 +1,6 @@
 """The desk app's HTTP guards: it answers only at its own address and only its own page may
-change anything; every response carries the security headers.
+change anything; the security headers on every response are
+``cityid.middleware.SecurityHeaders``.
 
 A desk runs on ``127.0.0.1``, but any web page the desk's browser opens can send requests
 there, and a domain that resolves to ``127.0.0.1`` (DNS rebinding) can even read the answers.
@@ -16,7 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Collection, Mapping
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 EVERY_INTERFACE = frozenset({"0.0.0.0", "::", ""})  # noqa: S104 - names to recognise, not to bind
@@ -68,24 +69,3 @@ class SameOrigin:
         answer = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
         await send({"type": "http.response.start", "status": 403, "headers": answer})
         await send({"type": "http.response.body", "body": body})
-
-
-class SecurityHeaders:
-    """Add ``headers`` to every response that does not set them itself (errors included)."""
-
-    def __init__(self, app: ASGIApp, headers: Mapping[str, str]) -> None:
-        self.app = app
-        self.headers = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                present = {name.lower() for name, _ in message.get("headers", [])}
-                message["headers"] = [*message.get("headers", []), *(h for h in self.headers if h[0] not in present)]
-            await send(message)
-
-        await self.app(scope, receive, with_headers)

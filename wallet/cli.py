@@ -150,6 +150,20 @@ def _registry(store: Wallet, registry: Path | None, board_jwks: Path | None, now
     return current_registry(store, now=now)
 
 
+def _store_and_registry(
+    path: Path, passphrase: str, registry: Path | None, board_jwks: Path | None, now: int
+) -> tuple[Wallet, Registry]:
+    """The store and the approved registry (a newer one given is kept, under the wallet's lock,
+    even if the resident then says no)."""
+    from .store import load, save  # noqa: PLC0415
+
+    with _lock(path):
+        store = load(path, passphrase)
+        approved = _registry(store, registry, board_jwks, now)
+        save(path, passphrase, store)
+    return store, approved
+
+
 def _consent(_: Translate, language: str, policy: Policy, claims: tuple[str, ...], audience: str, screen: Any) -> None:
     """The consent screen: who asks, why, what they may keep, what is shared and what is not."""
     from cityid.words import claim_label, retention  # noqa: PLC0415
@@ -351,16 +365,12 @@ def present_command(
         from credential import REQUEST_PREFIX, decode_request_text  # noqa: PLC0415
         from policies import check_request  # noqa: PLC0415
 
-        from .store import load, save  # noqa: PLC0415
-
         now = int(time.time())
         path, passphrase = _open_wallet(wallet)
-        with _lock(path):
-            store = load(path, passphrase)
-            text = read_text_or_qr(request, what="desk request", prefix=REQUEST_PREFIX)
-            desk_request = decode_request_text(text.lstrip().rstrip("\r\n"))
-            policy = check_request(desk_request, _registry(store, registry, board_jwks, now), now=now)
-            save(path, passphrase, store)  # a newer registry is kept even if the resident says no
+        text = read_text_or_qr(request, what="desk request", prefix=REQUEST_PREFIX)
+        desk_request = decode_request_text(text.lstrip().rstrip("\r\n"))
+        store, approved_registry = _store_and_registry(path, passphrase, registry, board_jwks, now)
+        policy = check_request(desk_request, approved_registry, now=now)
         proof = _share(_, language, path, passphrase, store, policy, desk_request, now=now, yes=yes, as_json=as_json)
         _output(_, proof.qr_text, png=png, svg=svg, as_json=as_json,
                 extra={"policy": policy.id, "claims": list(desk_request.claims),
@@ -393,14 +403,9 @@ def show(
         from credential import new_request, offline_audience  # noqa: PLC0415
         from policies import check_request  # noqa: PLC0415
 
-        from .store import load, save  # noqa: PLC0415
-
         now = int(time.time())
         path, passphrase = _open_wallet(wallet)
-        with _lock(path):
-            store = load(path, passphrase)
-            approved_registry = _registry(store, registry, board_jwks, now)
-            save(path, passphrase, store)  # a newer registry is kept even if the resident says no
+        store, approved_registry = _store_and_registry(path, passphrase, registry, board_jwks, now)
         known = approved_registry.policies.get(policy)
         if known is None:
             raise _Refused("unknown_policy", f"policy {policy!r} is not in the approved registry")
@@ -446,10 +451,8 @@ def print_command(
 
         now = int(time.time())
         path, passphrase = _open_wallet(wallet)
-        with _lock(path):
-            store = load(path, passphrase)
-            approved = _registry(store, registry, board_jwks, now).policies.get(policy)
-            save(path, passphrase, store)  # a newer registry is kept even if the resident says no
+        store, approved_registry = _store_and_registry(path, passphrase, registry, board_jwks, now)
+        approved = approved_registry.policies.get(policy)
         if approved is None:
             raise _Refused("unknown_policy", f"policy {policy!r} is not in the approved registry")
         if not approved.accepts_paper:

@@ -1,4 +1,7 @@
-"""A request body limit for the city's web apps (the issuer and the desk), as ASGI middleware.
+"""ASGI middleware shared by the city's web apps (the issuer and the desk app).
+
+``SecurityHeaders(app, headers=...)`` adds headers to every response that does not set them
+itself, error responses included (each app chooses its own set).
 
 ``BodyLimit(app, limit=N)`` answers 413 with ``{"reason": "too_large", ...}`` when a request
 says its body is larger than ``N`` bytes (``Content-Length``), and when a body without one
@@ -9,6 +12,7 @@ held in memory, and it closes the connection, so the rest is never read either.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -70,3 +74,24 @@ async def _too_large(send: Send) -> None:
                (b"cache-control", b"no-store"), (b"connection", b"close")]  # fmt: skip
     await send({"type": "http.response.start", "status": 413, "headers": headers})
     await send({"type": "http.response.body", "body": TOO_LARGE_BODY})
+
+
+class SecurityHeaders:
+    """Add ``headers`` to every response that does not set them itself (errors included)."""
+
+    def __init__(self, app: ASGIApp, headers: Mapping[str, str]) -> None:
+        self.app = app
+        self.headers = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                present = {name.lower() for name, _ in message.get("headers", [])}
+                message["headers"] = [*message.get("headers", []), *(h for h in self.headers if h[0] not in present)]
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
