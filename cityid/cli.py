@@ -12,6 +12,7 @@ from wallet.cli import app as wallet_app
 
 from .console import tolerate_unencodable_output
 from .demo import demo
+from .exits import exit_on_interrupt
 
 app = typer.Typer(
     name="cityid",
@@ -32,4 +33,5 @@ app.add_typer(policies_app, name="policies")
 def main() -> None:
     """Console-script entry point."""
     tolerate_unencodable_output()
+    exit_on_interrupt()
     app()

@@ -41,7 +41,10 @@ def _read_bounded(path: Path | None) -> bytes:
 
 
 def proof_text(data: bytes) -> str:
-    """Text from input bytes: the bytes as UTF-8, or the QR code in them if they are an image."""
+    """Text from input bytes: the bytes as UTF-8, or the QR code in them if they are an image.
+    Empty input (an empty file, nothing on stdin) is unreadable, not a proof that fails."""
+    if not data.strip():
+        raise InputError("unreadable_input", "the input is empty")
     looks_like_image = data.startswith(_IMAGE_MAGIC)
     if not looks_like_image:
         try:

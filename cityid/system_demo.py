@@ -1,7 +1,8 @@
 """``cityid demo``: every part of cityid, for real, on this computer.
 
 An issuer service on a local port over SQLite, a clerk's offer, a wallet that receives its
-batch over HTTP, a policy board's signed registry, a desk that syncs its trust and then checks
+batch over HTTP, a policy board's signed registry published by the issuer, a desk that syncs
+its trust from the issuer's URL and the city's fingerprint and then checks
 a proof from a camera image offline, a revocation, and the same desk refusing the next proof.
 Everything lives in a temporary directory that is deleted at the end (``--out`` keeps the
 files a desk would see). The resident is fictional.
@@ -30,8 +31,9 @@ from rich.text import Text
 from credential import DeskRequest, decode_qr_text, encode_request_text
 from issuer.app import create_app
 from issuer.db import make_engine, sessions, upgrade
-from issuer.keys import create_key
+from issuer.keys import create_key, published_keys
 from issuer.models import Clerk
+from issuer.registry import publish
 from issuer.service import create_offer, revoke_batch
 from issuer.settings import IssuerSettings
 from issuer.statuslists import ensure_list
@@ -46,6 +48,7 @@ from .camerasim import camera_frame
 from .console import console, printable
 from .demo import this_command
 from .files import write_atomic
+from .fingerprint import trust_fingerprint
 from .i18n import translator
 from .keyfile import new_es256_key, private_jwk, public_jwks
 from .qrimage import QrSymbol, decode_qr_image, decode_qr_images, make_qr, to_png, to_terminal
@@ -151,7 +154,7 @@ def _run(folder: Path, now: int | None) -> SystemRun:
         ]
         registry = sign_registry(approved, board, issuer="Riverton Policy Board", version=1, now=int(time.time()),
                                  lifetime=180 * 86_400, catalogue=default_catalogue())  # fmt: skip
-        (settings.data / "registry.jwt").write_text(registry)
+        publish(settings.data, registry, public_jwks(board), now=int(time.time()))  # cityid issuer publish-registry
 
         # A clerk checks Ana's documents and creates an offer (what the desk page calls).
         engine = make_engine(settings.url)
@@ -169,14 +172,16 @@ def _run(folder: Path, now: int | None) -> SystemRun:
                                        "device_key": private_jwk(item.device_key), "used": False})  # fmt: skip
         save(folder / "wallet.cidw", secrets.token_urlsafe(16), wallet)
 
-        # The desk syncs its trust once, online; from here on it checks offline.
+        # City IT gives the desk the fingerprint of the city's keys (cityid issuer fingerprint); the desk
+        # syncs its trust once, online, from the issuer's URL; from here on it checks offline.
+        with sessions(engine).begin() as session:
+            fingerprint = trust_fingerprint(published_keys(session, now=int(time.time())).to_jwks(), public_jwks(board))
         issuer_jwks = http.get(f"{settings.issuer_url}/.well-known/jwt-vc-issuer").json()
 
         def fetch(url: str) -> str:
             return http.get(url).text
 
-        trust = sync(settings.issuer_url, folder / "desk", fetch=fetch, now=int(time.time()), issuer_jwks=issuer_jwks,
-                     board_jwks=public_jwks(board))  # fmt: skip
+        trust = sync(settings.issuer_url, folder / "desk", fetch=fetch, now=int(time.time()), fingerprint=fingerprint)
         desk = Desk(load_trust(folder / "desk"))
         moment = now or int(time.time())
         request = desk.new_request(POLICY, audience=DESK, now=moment)

@@ -7,6 +7,7 @@ desk, which prints the same paper page for residents without a phone.
 
 from __future__ import annotations
 
+import time
 import unicodedata
 from typing import Any
 
@@ -92,18 +93,92 @@ REFUSALS = {
     "policy_expired": "The desk's policy has expired. Nothing was shared.",
     "request_expired": "The desk's request has expired. Ask the desk to show a new one.",
     "registry": "This device's list of approved policies is not valid or out of date. Update it, then try again.",
-    "wrong_passphrase": "Wrong passphrase, or the wallet file is damaged.",
+    "wrong_passphrase": "That passphrase does not open this wallet. Type it again.",
+    "no_wallet": "There is no wallet here yet: receive your credentials first, or name your wallet file with --wallet.",
+    "wallet_damaged": "This wallet file is damaged. Restore it from a backup with cityid wallet import.",
+    "damaged_code": "This code is damaged or incomplete: scan it again.",
     "no_credential": "No unused credential can answer this. Ask a city clerk for a new batch.",
     "not_paper": "This policy does not accept paper proofs.",
     "wallet_busy": "Another wallet command is using this wallet. Let it finish, then try again.",
     "invalid_pin": "That cannot be the PIN the clerk gave you: check its digits and type it again. No try was used.",
     "cannot_prove": "What you hold cannot prove what this service needs, so nothing was printed or used.",
+    "offer_unknown": "This offer was already used, or its time is up. Ask the clerk for a new one.",
+    "offer_expired": "This offer's time is up. Ask the clerk for a new one.",
 }
-"""Refusal reasons a resident may meet, as English msgids; :func:`refusal` translates them."""
+"""Refusal reasons a resident may meet, as English msgids; :func:`refusal` translates them.
+A few keys (``registry``, ``damaged_code``) name words that several reasons share."""
+
+SHARED_WORDS = {
+    "registry_rollback": "registry",
+    "registry_expired": "registry",
+    "invalid_registry": "registry",
+    "bad_signature": "registry",
+    "unknown_key": "registry",
+    "bad_encoding": "damaged_code",
+    "malformed": "damaged_code",
+}
+"""Reasons a resident reads in the same words as another: a registry the wallet cannot use is
+one thing to them; a code that is cut short or misread (base45, zlib) is damaged, whatever broke.
+The technical detail stays in the error's message (``--json``) for IT."""
 
 
 def refusal(_: Translate, reason: str) -> str | None:
-    if reason in {"registry_rollback", "registry_expired", "invalid_registry", "bad_signature", "unknown_key"}:
-        reason = "registry"
-    message = REFUSALS.get(reason)
+    """What a resident reads for ``reason``, in their language; ``None`` when there are no plain
+    words for it (the error's own message is shown then)."""
+    message = REFUSALS.get(SHARED_WORDS.get(reason, reason))
     return _(message) if message else None
+
+
+CLOCK_REASONS = frozenset(
+    {"not_yet_valid", "expired", "kb_not_fresh", "request_expired", "status_stale", "bundle_expired"}
+)
+"""Refusals about time: a wrong clock on this device gives each of them."""
+
+CLOCK_DOUBT = 24 * 3600
+"""How near a time refusal's boundary (seconds) its moment must be for this device's clock to
+be the likelier fault: a phone or desk set to the wrong day or time zone is minutes to hours
+off, while a proof that is really expired or not yet valid is usually off by much more."""
+
+
+def clock_in_doubt(reason: str, *, moment: float | None, now: float) -> bool:
+    """Whether a refusal for ``reason`` should also ask to check the clock: it is about time and
+    ``moment`` (the expiry, issue time or list time it was judged by) is within
+    :data:`CLOCK_DOUBT` of ``now``. An unknown moment (``None``) gives no doubt."""
+    return reason in CLOCK_REASONS and moment is not None and abs(now - moment) <= CLOCK_DOUBT
+
+
+def clock_hint(_: Translate, now: float) -> str:
+    """The words added to a time refusal whose moment is near: the device's own time, to compare."""
+    return _("Check this device's clock (it says {time} UTC).", time=time.strftime("%H:%M", time.gmtime(now)))
+
+
+def desk_words(_: Translate, reason: str) -> str | None:
+    """What desk staff read for a refused proof (the desk page, ``verifier check``), in their
+    language; ``None`` when there are no plain words for ``reason``."""
+    words = {
+        "revoked": _("This ID has been cancelled."),
+        "suspended": _("This ID is suspended."),
+        "status_stale": _("This desk's list of cancelled IDs is too old. Sync the desk, then scan again."),
+        "status_unavailable": _("This desk cannot tell whether this ID was cancelled. Sync the desk."),
+        "expired": _("This ID has expired."),
+        "not_yet_valid": _("This ID is not valid yet."),
+        "request_expired": _("This code answers a request that has expired. Ask the resident to scan the new one."),
+        "replayed": _("This code was already shown. Ask for a new one."),
+        "paper_not_accepted": _("Paper proofs are not accepted at this desk."),
+        "nonce_mismatch": _("This code answers another request. Ask the resident to scan the desk's code again."),
+        "audience_mismatch": _("This code was made for another desk."),
+        "kb_not_fresh": _("This code is too old. Ask for a new one."),
+        "claims_exceed_policy": _("The request asks for more than this desk may."),
+        "made_before_start": _("This code was made before the desk started. Ask the resident to show a fresh code."),
+        "replay_memory_full": _("The desk is busy; try again in a minute."),
+        "desk_request": _(
+            "This is a desk request, not a resident's proof. Ask the resident to show the code the wallet made."
+        ),
+        "not_city_id": _("This QR code is not a city ID."),
+        "no_qr_code": _("No QR code was found in this picture. Take it again, closer and steadier."),
+        "bad_encoding": _("This code is damaged or incomplete: scan it again."),
+        "malformed": _("This code is damaged or incomplete: scan it again."),
+        "too_large": _("This QR code is not a city ID."),
+        "unsupported_format": _("This QR code is not a city ID."),
+    }
+    return words.get(reason)

@@ -1,7 +1,9 @@
 """The issuer's HTTP service: ``create_app(settings)`` builds it, nothing happens at import.
 
 Public, cacheable and anonymous: issuer metadata, keys, status lists, the trust bundle.
-Wallet-facing (OpenID4VCI): ``/token`` and ``/credential``. Clerk-facing: the desk pages
+Wallet-facing (OpenID4VCI): ``/token``, ``/credential``, ``/nonce`` and ``/notification``, all
+resumable within the resume window (``issuer/service.py``); a background thread purges what
+has expired even when no request comes. Clerk-facing: the desk pages
 under ``/desk`` (``issuer/desk.py``). Errors are JSON with a stable ``reason``; bodies are
 size-limited; every response carries the security headers (``issuer/headers.py``); logs carry
 event names and counts only; a database that fails is a 503, and ``/readyz`` says whether
@@ -12,14 +14,16 @@ Swagger UI or ReDoc page, since both load scripts from a CDN onto the clerk page
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Form, Header, Request
+from fastapi import Body, Depends, FastAPI, Form, Header, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -27,13 +31,15 @@ from sqlalchemy.orm import Session
 from cityid.middleware import BodyLimit, SecurityHeaders
 
 from . import service
+from .admission import Admission
 from .db import make_engine, sessions
-from .desk import LOGIN_COOKIE, desk_router, signed_out_page
+from .desk import LANGUAGE_COOKIE, LOGIN_COOKIE, desk_router, signed_out_page
 from .errors import IssuerError
 from .headers import security_headers
 from .health import RETRY_AFTER, error_summary, readiness, unavailable
 from .keys import published_keys
-from .runtime import Runtime, trust_bundle
+from .registry import published_registry
+from .runtime import Runtime
 from .settings import IssuerSettings
 
 log = logging.getLogger("cityid.issuer")
@@ -59,6 +65,20 @@ class IssuedCredential(BaseModel):
 class CredentialResponse(BaseModel):
     credentials: list[IssuedCredential]
     c_nonce: str | None = None
+    notification_id: str
+
+
+class NotificationRequest(BaseModel):
+    """OpenID4VCI 1.0 notification request: what the wallet did with one credential response."""
+
+    model_config = ConfigDict(extra="forbid")
+    notification_id: str = Field(min_length=1, max_length=64)
+    event: str = Field(max_length=32)
+    event_description: str | None = Field(default=None, max_length=1000)
+
+
+class NonceResponse(BaseModel):
+    c_nonce: str
 
 
 class TokenResponse(BaseModel):
@@ -90,11 +110,44 @@ def _error(status: int, error: str, reason: str, message: str) -> JSONResponse:
     )
 
 
+def _bearer(authorization: str) -> str:
+    """The access token in an ``Authorization: Bearer ...`` header; ``invalid_token`` without one."""
+    scheme, _, access_token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not access_token.strip():
+        raise IssuerError("invalid_token", "send the access token as 'Authorization: Bearer ...'", status=401,
+                          error="invalid_token")  # fmt: skip
+    return access_token.strip()
+
+
+PURGE_EVERY = 30
+"""Seconds between the served app's purges of offers and grants whose time is up."""
+
+
+def _purging(runtime: Runtime) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """The app's lifespan: a daemon thread purges expired offers and grants every ``PURGE_EVERY``
+    seconds (four times per window when the window is shorter), and is stopped with the app."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        stop = threading.Event()
+        every = max(1, min(PURGE_EVERY, runtime.settings.resume_window // 4))
+        worker = threading.Thread(target=service.purge_until_stopped, args=(runtime.transaction, stop),
+                                  kwargs={"every": every}, name="cityid-purge", daemon=True)  # fmt: skip
+        worker.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            worker.join(5)
+
+    return lifespan
+
+
 def _transaction(request: Request) -> Iterator[Session]:
-    """A transaction for routes that only read: writes commit inside the route, before the
-    response is sent, so nothing acknowledged can be lost."""
+    """A session for routes that only read (``Runtime.reading``): writes commit inside the route,
+    before the response is sent, so nothing acknowledged can be lost."""
     runtime: Runtime = request.app.state.runtime
-    with runtime.transaction() as session:
+    with runtime.reading() as session:
         yield session
 
 
@@ -113,6 +166,7 @@ def create_app(settings: IssuerSettings, *, passphrase: str | None = None, engin
         responses=ERRORS,
         docs_url=None,
         redoc_url=None,
+        lifespan=_purging(runtime),
     )
     app.state.runtime = runtime
 
@@ -120,7 +174,7 @@ def create_app(settings: IssuerSettings, *, passphrase: str | None = None, engin
     async def issuer_error(request: Request, exc: IssuerError) -> Response:
         if request.url.path.startswith("/desk"):  # a person at a browser, not a wallet
             return signed_out_page(exc.message, exc.status, cookie=request.cookies.get(LOGIN_COOKIE),
-                                   secure=settings.https)  # fmt: skip
+                                   secure=settings.https, language=request.cookies.get(LANGUAGE_COOKIE))  # fmt: skip
         return _error(exc.status, exc.error, exc.reason, exc.message)
 
     @app.exception_handler(RequestValidationError)
@@ -146,6 +200,8 @@ def create_app(settings: IssuerSettings, *, passphrase: str | None = None, engin
         return {
             "credential_issuer": settings.issuer_url,
             "credential_endpoint": f"{settings.issuer_url}/credential",
+            "nonce_endpoint": f"{settings.issuer_url}/nonce",
+            "notification_endpoint": f"{settings.issuer_url}/notification",
             "authorization_servers": [settings.issuer_url],
             "batch_credential_issuance": {"batch_size": settings.max_batch},
             "credential_configurations_supported": {
@@ -192,31 +248,27 @@ def create_app(settings: IssuerSettings, *, passphrase: str | None = None, engin
     def credential(
         request_body: CredentialRequest, authorization: Annotated[str, Header(max_length=300)] = ""
     ) -> JSONResponse:
-        """Issue one credential per key proof, each bound to its own device key."""
-        scheme, _, access_token = authorization.partition(" ")
-        if scheme.lower() != "bearer" or not access_token:
-            raise IssuerError("invalid_token", "send the access token as 'Authorization: Bearer ...'", status=401,
-                              error="invalid_token")  # fmt: skip
+        """Issue one credential per key proof, each bound to its own device key. A type already
+        issued to this access token is issued again and the earlier batch revoked (resuming)."""
         now = int(time.time())
         # Committed before the response is sent: what the wallet is told it has, the database has.
         with runtime.transaction() as session:
             issued = service.issue_batch(
-                session, settings, runtime.signing_key(session), access_token.strip(),
+                session, settings, runtime.signing_key(session), _bearer(authorization),
                 request_body.credential_configuration_id, request_body.proofs.jwt, now=now,
             )  # fmt: skip
-        credentials = [IssuedCredential(credential=c) for c in issued.credentials]
-        body = CredentialResponse(credentials=credentials, c_nonce=issued.c_nonce)
+        if issued.replaced:  # an earlier batch was revoked: the signed lists must show it
+            runtime.status_cache.invalidate()
+        body = CredentialResponse(credentials=[IssuedCredential(credential=c) for c in issued.credentials],
+                                  c_nonce=issued.c_nonce, notification_id=issued.notification_id)  # fmt: skip
         return JSONResponse(body.model_dump(exclude_none=True), headers={"Cache-Control": "no-store"})
 
     @app.get("/status/{list_id}", tags=["status"], response_class=Response, responses={404: {"model": ErrorResponse}})
-    def status_list(list_id: int, session: SessionDep) -> Response:
+    def status_list(list_id: int) -> Response:
         """A signed status list (``statuslist+jwt``), the same for everybody: cache it."""
         if not 0 < list_id < 2**31:
             raise IssuerError("unknown_status_list", "no such status list", status=404)
-        token = runtime.status_cache.token(
-            session, list_id, key=runtime.signing_key(session), issuer_url=settings.issuer_url,
-            ttl=settings.status_list_ttl, lifetime=settings.status_list_lifetime, now=int(time.time()),
-        )  # fmt: skip
+        token = runtime.status_list(list_id, now=int(time.time()))
         if token is None:
             raise IssuerError("unknown_status_list", "no such status list", status=404)
         return Response(
@@ -226,21 +278,42 @@ def create_app(settings: IssuerSettings, *, passphrase: str | None = None, engin
         )
 
     @app.get("/trust", tags=["trust"], response_class=Response)
-    def trust(session: SessionDep) -> Response:
+    def trust() -> Response:
         """The signed trust bundle a desk caches: issuer keys, status list locations, policy registry."""
         return Response(
-            trust_bundle(session, runtime, now=int(time.time())),
+            runtime.trust(now=int(time.time())),
             media_type="application/jwt",
             headers={"Cache-Control": f"public, max-age={settings.status_list_ttl}"},
         )
 
+    _add_registry(app, settings)
     _add_operations(app, runtime)
+    _add_resumption(app, runtime)
     app.include_router(desk_router(runtime))
     app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
+    # Outside BodyLimit: a request refused as overloaded is refused before its body is read.
+    app.add_middleware(
+        Admission, limit=settings.issuance_concurrency, queue=settings.issuance_queue, retry_after=RETRY_AFTER
+    )
     app.add_middleware(
         SecurityHeaders, headers=security_headers(https=settings.https)
     )  # added last: outside BodyLimit, so 413s get them too
     return app
+
+
+def _add_registry(app: FastAPI, settings: IssuerSettings) -> None:
+    """``GET /registry``: the policy board's signed registry and public key (``issuer/registry.py``)."""
+
+    @app.get("/registry", tags=["trust"], responses={404: {"model": ErrorResponse}})
+    def policy_registry() -> JSONResponse:
+        """The policy board's signed registry and the board's public key, as published with
+        ``cityid issuer publish-registry``: what a wallet checks a desk's request against."""
+        published = published_registry(settings.data)
+        if published is None:
+            raise IssuerError("no_registry", "this city's service has not published a list of approved policies yet",
+                              status=404, error="not_found")  # fmt: skip
+        return JSONResponse(published.to_json(),
+                            headers={"Cache-Control": f"public, max-age={settings.status_list_ttl}"})  # fmt: skip
 
 
 def _unavailable(reason: str, message: str) -> JSONResponse:
@@ -276,3 +349,32 @@ def _add_operations(app: FastAPI, runtime: Runtime) -> None:
         if problem is not None:
             return _unavailable(problem.reason, problem.message)
         return JSONResponse({"status": "ok"}, headers={"Cache-Control": "no-store"})
+
+
+def _add_resumption(app: FastAPI, runtime: Runtime) -> None:
+    """The nonce and notification endpoints: a resuming wallet's fresh nonce, and the wallet's
+    word that it kept a type's credentials (once every type is kept, the grant is deleted)."""
+
+    @app.post("/nonce", tags=["issuance"], response_model=NonceResponse)
+    def nonce(authorization: Annotated[str, Header(max_length=300)] = "") -> JSONResponse:
+        """A fresh ``c_nonce`` for the access token's next key proofs (a resuming wallet's is used up)."""
+        with runtime.transaction() as session:
+            c_nonce = service.fresh_nonce(session, _bearer(authorization), now=int(time.time()))
+        return JSONResponse({"c_nonce": c_nonce}, headers={"Cache-Control": "no-store"})
+
+    @app.post("/notification", tags=["issuance"], status_code=204, response_class=Response)
+    def notification(
+        body: Annotated[dict[str, Any], Body()], authorization: Annotated[str, Header(max_length=300)] = ""
+    ) -> Response:
+        """OpenID4VCI notification: the wallet kept (``credential_accepted``), failed to keep or
+        deleted one credential response. Once every type is accepted, the grant is deleted."""
+        access_token = _bearer(authorization)
+        try:
+            request_body = NotificationRequest.model_validate(body)
+        except ValidationError:
+            raise IssuerError("invalid_notification_request", "send notification_id and event (and optionally "
+                              "event_description)", error="invalid_notification_request") from None  # fmt: skip
+        with runtime.transaction() as session:
+            service.notify(session, access_token, request_body.notification_id, request_body.event,
+                           now=int(time.time()))  # fmt: skip
+        return Response(status_code=204, headers={"Cache-Control": "no-store"})

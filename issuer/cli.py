@@ -2,7 +2,9 @@
 
 ``init`` sets up a data directory (database, sealed signing key, first status list);
 ``add-clerk``, ``offer``, ``revoke``, ``rotate-key`` and ``export-trust`` are what an operator
-scripts; ``serve`` runs the HTTP service with the clerk's desk pages. Settings come from
+scripts; ``publish-registry`` publishes the policy board's registry and ``fingerprint`` prints
+the code each desk's first sync is checked against; ``serve`` runs the HTTP service with the
+clerk's desk pages. Settings come from
 options and ``CITYID_*`` environment variables (docs/operations.md); the issuer URL is stored
 in the data directory by ``init``, so every command on one directory uses the same one. The work is done in
 ``issuer/commands.py``, imported only when an issuer command runs.
@@ -134,6 +136,31 @@ def export_trust(
     """The signed trust bundle a desk caches: issuer keys, status list locations, policy registry
     (the registry is the file registry.jwt in the data directory, when present)."""
     _commands().export_trust(out, data, database_url)
+
+
+@app.command("publish-registry")
+def publish_registry(
+    registry: Annotated[Path, typer.Argument(metavar="FILE", help="The board's signed registry (registry.jwt).")],
+    board_jwks: Annotated[
+        Path, typer.Option("--board-jwks", metavar="FILE", help="The policy board's public key (board.jwks).")
+    ],
+    data: DataOption = None,
+) -> None:
+    """Publish the policy board's registry: wallets and desks fetch it, with the board's key,
+    from GET /registry and the trust bundle. Refuses a registry the key does not verify, an
+    expired one, an older version than the one published, and a different board key."""
+    _commands().publish_registry(registry, board_jwks, data)
+
+
+@app.command("fingerprint")
+def fingerprint(
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    data: DataOption = None,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Print the trust-anchor fingerprint (issuer keys and board key) to give each desk once,
+    for `cityid verifier sync URL --fingerprint F`. It changes when a key is rotated."""
+    _commands().fingerprint(data, database_url, as_json=as_json)
 
 
 @app.command("serve")

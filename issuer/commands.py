@@ -26,6 +26,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from cityid.console import console, errors, printable
+from cityid.exits import exit_code
 from cityid.files import write_atomic
 from cityid.qrimage import make_qr, to_png, to_terminal
 from cityid.sealing import SealError, hash_password
@@ -43,9 +44,10 @@ from .statuslists import ensure_list, list_ids, status_uri
 DEFAULT_ISSUER_URL = "http://127.0.0.1:8400"
 
 
-def _fail(reason: str, message: str, code: int = 2) -> typer.Exit:
+def _fail(reason: str, message: str) -> typer.Exit:
+    """Print the error and exit as every cityid command does for ``reason`` (``cityid.exits``)."""
     errors.print(Text.assemble(("error", "bold red"), f" [{reason}] ", printable(message)))
-    return typer.Exit(code)
+    return typer.Exit(exit_code(reason))
 
 
 def load_settings(
@@ -92,7 +94,7 @@ def _database(settings: IssuerSettings) -> Iterator[Session]:
         with sessions(engine).begin() as session:
             yield session
     except IssuerError as exc:
-        raise _fail(exc.reason, exc.message, 1) from None
+        raise _fail(exc.reason, exc.message) from None
     except (SettingsError, NoKeyError) as exc:
         raise _fail("invalid_settings", str(exc)) from None
     except SealError:
@@ -310,6 +312,50 @@ def export_trust(
         console.print(f"Wrote {out}")
 
 
+def publish_registry(registry_file: Path, board_file: Path, data: Path | None) -> None:
+    """Publish the policy board's signed registry and its key from this issuer (``GET /registry``,
+    the trust bundle), after checking them as a wallet would (``issuer/registry.py``)."""
+    from cityid.inputs import InputError, load_json, read_bounded_text  # noqa: PLC0415
+
+    from .registry import publish  # noqa: PLC0415
+
+    settings = load_settings(data, None)
+    try:
+        token = read_bounded_text(registry_file, what="the policy registry")
+        board_jwks = load_json(board_file, what="the policy board key")
+    except InputError as exc:
+        raise _fail(exc.reason, exc.message) from None
+    if not isinstance(board_jwks, dict):
+        raise _fail("invalid_key", f"{board_file} is not a JWKS")
+    try:
+        registry = publish(settings.data, token, board_jwks, now=int(time.time()))
+    except IssuerError as exc:
+        raise _fail(exc.reason, exc.message) from None
+    console.print(f"Published policy registry version {registry.version} ({len(registry.policies)} policies) in "
+                  f"{settings.data}; wallets and desks fetch it from {settings.issuer_url}/registry.")  # fmt: skip
+
+
+def fingerprint(data: Path | None, database_url: str | None, *, as_json: bool = False) -> None:
+    """The trust-anchor fingerprint of this issuer's published keys and the board's key
+    (``cityid/fingerprint.py``), for city IT to give each desk once."""
+    from cityid.fingerprint import trust_fingerprint  # noqa: PLC0415
+
+    from .registry import published_registry  # noqa: PLC0415
+
+    settings = load_settings(data, database_url)
+    with _database(settings) as session:
+        issuer_jwks = published_keys(session, now=int(time.time())).to_jwks()
+    published = published_registry(settings.data)
+    if published is None:
+        raise _fail("no_registry", "no policy registry is published yet, and the fingerprint covers the board's key: "
+                    "run `cityid issuer publish-registry` first")  # fmt: skip
+    code = trust_fingerprint(issuer_jwks, published.board_jwks)
+    if as_json:
+        sys.stdout.write(json.dumps({"fingerprint": code, "issuer_url": settings.issuer_url}) + "\n")
+        return
+    sys.stdout.write(code + "\n")
+
+
 def _listen(host: str, port: int) -> socket.socket:
     """The bound listening socket, or a one-line refusal: bound before anything says "ready"."""
     listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
@@ -320,8 +366,8 @@ def _listen(host: str, port: int) -> socket.socket:
         listener.close()
         if exc.errno == errno.EADDRINUSE:
             raise _fail("port_in_use", f"port {port} on {host} is already in use (another issuer?): stop that "
-                        "process or choose another port with --port", 1) from None  # fmt: skip
-        raise _fail("cannot_listen", f"cannot listen on {host}:{port}: {exc.strerror}", 1) from None
+                        "process or choose another port with --port") from None  # fmt: skip
+        raise _fail("cannot_listen", f"cannot listen on {host}:{port}: {exc.strerror}") from None
     return listener
 
 

@@ -19,15 +19,30 @@ from sqlalchemy.orm import Session, sessionmaker
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def make_engine(url: str) -> Engine:
+POOL_TIMEOUT = 3.0
+"""Seconds a request waits for a free connection before it is answered 503 ``service_unavailable``.
+
+Short on purpose: the issuer admits only a few issuance requests at a time (``issuer/admission.py``),
+so a longer wait means the database is slow or gone, and a wallet told to come back in two
+seconds does better than one kept waiting for thirty and then given a 500."""
+
+CONNECT_TIMEOUT = 5
+"""Seconds to open a PostgreSQL connection: a server that does not answer is a 503, not a hang."""
+
+
+def make_engine(url: str, *, pool_timeout: float = POOL_TIMEOUT) -> Engine:
     """An engine for ``url``; ``postgresql://`` URLs use psycopg 3."""
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://") :]
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
+        pooled = {} if url in {"sqlite://", "sqlite:///:memory:"} else {"pool_timeout": pool_timeout}
+        engine = create_engine(url, connect_args={"timeout": 30}, hide_parameters=True, **pooled)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10, hide_parameters=True)
+    return create_engine(
+        url, pool_pre_ping=True, pool_size=10, max_overflow=10, pool_timeout=pool_timeout, hide_parameters=True,
+        connect_args={"connect_timeout": CONNECT_TIMEOUT},
+    )  # fmt: skip
 
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:

@@ -7,6 +7,7 @@ the old ones stay in the published JWKS until the last credential each one signe
 
 from __future__ import annotations
 
+import functools
 import json
 
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -67,3 +68,28 @@ def extend_publication(session: Session, kid: str, until: int) -> None:
     session.execute(
         update(IssuerKey).where(IssuerKey.kid == kid, IssuerKey.publish_until < until).values(publish_until=until)
     )
+
+
+def trust_signing_key(session: Session, passphrase: str, *, now: int) -> SigningKey:
+    """The key that signs the trust bundle: the oldest published one, not the active one.
+
+    A desk verifies each bundle with the keys the last one named. Signed by a key made at a
+    rotation, the next bundle would name that key under a signature no desk can check yet; signed
+    by the oldest key still published, it carries the new key to every desk that trusts the old
+    one, and the next key takes over only once the old one's credentials have expired.
+    """
+    row = session.scalars(
+        select(IssuerKey)
+        .where((IssuerKey.active.is_(True)) | (IssuerKey.publish_until > now))
+        .order_by(IssuerKey.created_at, IssuerKey.kid)
+    ).first()
+    if row is None:
+        raise NoKeyError("the issuer has no signing key: run `cityid issuer init`")
+    return _unsealed(row.kid, bytes(row.sealed_private), passphrase)
+
+
+@functools.lru_cache(maxsize=8)
+def _unsealed(kid: str, sealed: bytes, passphrase: str) -> SigningKey:
+    """A sealed key opened once (scrypt is slow on purpose), not at every request for the bundle."""
+    scalar = open_with_passphrase(sealed, passphrase, _PURPOSE)
+    return SigningKey("ES256", ec.derive_private_key(int.from_bytes(scalar, "big"), ec.SECP256R1()), kid)

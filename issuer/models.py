@@ -2,7 +2,8 @@
 
 Each column says in ``info["personal"]`` whether it can hold personal data, and the audit's
 "who stores what" table is built from that (``issuer/storage.py``). Pending claims exist only
-sealed under a code the wallet holds, and are deleted when the batch is issued or expires.
+sealed under a code the wallet holds, and are deleted when the wallet says it has kept every
+credential type (OpenID4VCI ``credential_accepted``) or the resume window ends, whichever is first.
 """
 
 from __future__ import annotations
@@ -72,7 +73,9 @@ class ClerkAction(Base):
 
 class Offer(Base):
     """A clerk's offer waiting for the resident's wallet: claims sealed under the
-    pre-authorized code, which the issuer does not keep."""
+    pre-authorized code, which the issuer does not keep. Once redeemed its claims are gone (the
+    grant holds them) and it keeps only the access token, sealed under the code, so that a wallet
+    interrupted after ``/token`` gets the same token again with the code and the PIN."""
 
     __tablename__ = "offer"
     id: Mapped[str] = mapped_column(String(32), primary_key=True, info=_no("random id"))
@@ -86,10 +89,15 @@ class Offer(Base):
     )
     batch_id: Mapped[str] = mapped_column(ForeignKey("batch.id"), info=_no("the batch it will issue"))
     expires_at: Mapped[int] = mapped_column(BigInteger, info=_no("unix time"))
+    sealed_token: Mapped[bytes | None] = mapped_column(
+        LargeBinary, nullable=True,
+        info=_no("once redeemed: the access token, AES-GCM under the code, for a resumed /token"),
+    )  # fmt: skip
 
 
 class Grant(Base):
-    """An access token after a redeemed offer: claims re-sealed under the token."""
+    """An access token after a redeemed offer: claims re-sealed under the token, kept for the
+    resume window so that an interrupted wallet can ask again (``issuer/service.py``)."""
 
     __tablename__ = "grant"
     token_hash: Mapped[str] = mapped_column(String(64), primary_key=True, info=_no("hash of the access token"))
@@ -104,6 +112,10 @@ class Grant(Base):
         info=_no("hashes of the device keys already used, keyed by the access token: no key serves two types"),
     )  # fmt: skip
     expires_at: Mapped[int] = mapped_column(BigInteger, info=_no("unix time"))
+    issuance: Mapped[str] = mapped_column(
+        Text, default="{}", server_default="{}",
+        info=_no("per type: the status entry ids issued, repeats, notification id, accepted (ids and counts only)"),
+    )  # fmt: skip
 
 
 class Batch(Base):

@@ -1,5 +1,11 @@
 """OpenID4VCI key proofs: one JWT per device key, proving the wallet holds it, fresh for
-this issuer's nonce. Each credential of a batch is bound to a different key."""
+this issuer's nonce. Each credential of a batch is bound to a different key.
+
+Freshness comes from the nonce: the issuer's ``c_nonce`` is random and used once, so a proof
+that carries it was made after the issuer sent it, whatever its ``iat`` says. The proof's own
+times are checked only loosely (``PROOF_CLOCK_SKEW``, a day), so a phone whose clock is minutes
+or hours off still receives its credentials; when a proof is refused for its time, the
+message says the phone's clock looks wrong."""
 
 from __future__ import annotations
 
@@ -11,8 +17,9 @@ from .errors import IssuerError
 
 PROOF_TYP = "openid4vci-proof+jwt"
 PROOF_LIMITS = Limits(max_presentation_chars=4096, max_json_bytes=2048, max_json_depth=4)
-MAX_PROOF_AGE = 300
-PROOF_CLOCK_SKEW = 60
+PROOF_CLOCK_SKEW = 86_400
+"""Seconds a proof's ``iat`` (and ``exp``/``nbf``) may differ from the issuer's clock."""
+CLOCK_HINT = "check the date and time on your phone"
 
 
 def check_key_proofs(proofs: Sequence[object], *, audience: str, c_nonce: str, now: int) -> list[dict[str, str]]:
@@ -32,10 +39,15 @@ def check_key_proofs(proofs: Sequence[object], *, audience: str, c_nonce: str, n
         if payload.get("nonce") != c_nonce:
             raise IssuerError("invalid_nonce", f"key proof {number} has a stale nonce", error="invalid_nonce")
         issued_at = payload.get("iat")
-        if type(issued_at) is not int or abs(now - issued_at) > MAX_PROOF_AGE:
-            raise IssuerError("invalid_proof", f"key proof {number} is not fresh (iat)", error="invalid_proof")
+        if type(issued_at) is not int:
+            raise IssuerError("invalid_proof", f"key proof {number} has no iat in whole seconds", error="invalid_proof")
+        if abs(now - issued_at) > PROOF_CLOCK_SKEW:
+            raise IssuerError("proof_clock", f"key proof {number} is dated more than a day from the city's clock "
+                              f"(iat): {CLOCK_HINT}", error="invalid_proof")  # fmt: skip
         if problem := time_window_problem(payload, now, PROOF_CLOCK_SKEW):
-            raise IssuerError("invalid_proof", f"key proof {number} {problem}", error="invalid_proof")
+            if "not a number" in problem:
+                raise IssuerError("invalid_proof", f"key proof {number} {problem}", error="invalid_proof")
+            raise IssuerError("proof_clock", f"key proof {number} {problem}: {CLOCK_HINT}", error="invalid_proof")
         keys.append(jwk)
     thumbprints = {jwk_thumbprint(jwk) for jwk in keys}
     if len(thumbprints) != len(keys):

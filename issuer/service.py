@@ -6,12 +6,22 @@ OpenID4VCI's pre-authorized code flow, as far as it fits an in-person desk:
 
 1. a clerk creates an **offer** (claims sealed under a random pre-authorized code that only
    the offer QR carries, plus a 6-digit PIN said aloud and a revocation code printed on a slip);
-2. the wallet redeems it at ``/token`` with the PIN: the offer is deleted, the claims are
-   re-sealed under the access token (the one step that takes more than one transaction: each
-   PIN attempt is counted and committed before the PIN is compared);
+2. the wallet redeems it at ``/token`` with the PIN: the claims are re-sealed under the access
+   token, and the offer keeps only that token, sealed under the code (the one step that takes
+   more than one transaction: each PIN attempt is counted and committed before the PIN is
+   compared);
 3. the wallet asks ``/credential`` for each credential type with one key proof per device
-   key, and receives one credential per key; when every type is issued the claims are gone.
-   No device key may serve two types: that would link the resident's two credentials.
+   key, and receives one credential per key and a ``notification_id``. No device key may serve
+   two types: that would link the resident's two credentials;
+4. the wallet says ``credential_accepted`` at ``/notification`` for each type once it has kept
+   it, and when every type is accepted the grant and the offer (and the claims) are deleted.
+
+Issuance is resumable for ``settings.resume_window`` seconds after redemption, because a
+wallet can be stopped at any step: ``/token`` again with the code and the right PIN gives the
+same access token (and gives back the PIN's try), and ``/credential`` again for a type already
+issued sends a fresh batch for the new keys and revokes the earlier one, so at most one batch
+per type is valid (``MAX_REPEATS`` repeats per type). When the window ends, ``purge_expired``
+deletes whatever is left.
 """
 
 from __future__ import annotations
@@ -20,6 +30,8 @@ import datetime as dt
 import json
 import logging
 import secrets
+import threading
+import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -30,7 +42,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from cityid.sealing import SealError, check_password, hash_password, lookup_hash, open_with_code, seal_with_code
+from cityid.sealing import SealError, check_password, hash_pin, lookup_hash, open_with_code, seal_with_code
 from credential import (
     IDENTITY,
     RESIDENCY,
@@ -55,7 +67,9 @@ from .statuslists import allocate
 log = logging.getLogger("cityid.issuer")
 PRE_AUTHORIZED = "urn:ietf:params:oauth:grant-type:pre-authorized_code"
 CONFIGURATIONS = {"residency": RESIDENCY, "identity": IDENTITY}
-GRANT_LIFETIME = 600
+MAX_REPEATS = 3
+"""How many times one grant sends a credential type again (each time revoking the batch before)."""
+NOTIFICATION_EVENTS = frozenset({"credential_accepted", "credential_failure", "credential_deleted"})
 ENROLLED_CLAIMS = ("given_name", "family_name", "birthdate", "address")
 _REVOCATION_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L: read aloud and typed from paper
 
@@ -105,6 +119,8 @@ def check_enrollment_claims(claims: dict[str, Any], city: str) -> dict[str, Any]
         IDENTITY.check_claims(full)
     except CredentialError as exc:
         raise IssuerError("invalid_claims", exc.message) from None
+    if claims["address"]["locality"].strip().casefold() != city.strip().casefold():
+        raise IssuerError("other_city", f"this issuer enrols residents of {city} only: the address is elsewhere")
     return {name: claims[name] for name in ENROLLED_CLAIMS}
 
 
@@ -125,7 +141,7 @@ def create_offer(
         id=secrets.token_hex(16),
         code_hash=lookup_hash(code, "offer"),
         sealed_claims=seal_with_code(json.dumps(enrolled).encode(), code, "offer claims"),
-        pin_hash=hash_password(pin),
+        pin_hash=hash_pin(pin),  # cheap on purpose: the attempt limit guards a PIN (cityid/sealing.py)
         pin_failures=0,
         batch_id=batch.id,
         expires_at=now + settings.offer_lifetime,
@@ -166,6 +182,8 @@ class _PinAttempt:
     pin_hash: str
     sealed_claims: bytes
     batch_id: str
+    sealed_token: bytes | None
+    """The access token sealed under the code once the offer was redeemed: a resumed ``/token``."""
 
 
 def _reserve_pin_attempt(session: Session, code_hash: str, *, limit: int, now: int) -> _PinAttempt | IssuerError:
@@ -174,11 +192,13 @@ def _reserve_pin_attempt(session: Session, code_hash: str, *, limit: int, now: i
         update(Offer)
         .where(Offer.code_hash == code_hash, Offer.expires_at > now, Offer.pin_failures < limit)
         .values(pin_failures=Offer.pin_failures + 1)
-        .returning(Offer.id, Offer.pin_failures, Offer.pin_hash, Offer.sealed_claims, Offer.batch_id)
+        .returning(
+            Offer.id, Offer.pin_failures, Offer.pin_hash, Offer.sealed_claims, Offer.batch_id, Offer.sealed_token
+        )
         .execution_options(synchronize_session=False)
     ).first()
     if row is not None:
-        return _PinAttempt(row.id, row.pin_failures, row.pin_hash, row.sealed_claims, row.batch_id)
+        return _PinAttempt(row.id, row.pin_failures, row.pin_hash, row.sealed_claims, row.batch_id, row.sealed_token)
     if session.scalar(select(Offer.id).where(Offer.code_hash == code_hash, Offer.expires_at > now)) is None:
         return IssuerError("offer_unknown", "this offer is unknown, used or expired", error="invalid_grant")
     return _offer_locked()
@@ -190,14 +210,15 @@ def _offer_locked() -> IssuerError:
 
 
 def redeem_offer(transaction: Transaction, settings: IssuerSettings, code: str, pin: str, *, now: int) -> TokenIssued:
-    """Exchange the pre-authorized code and PIN for an access token (the offer is used up).
+    """Exchange the pre-authorized code and PIN for an access token; within the resume window,
+    the same code and PIN give the same token again, with a fresh nonce, and use no try.
 
     No more than ``settings.pin_attempts`` PINs are ever compared for one offer, however many
     requests arrive at once: each attempt is first counted in a transaction of its own, and
     committed; the PIN is then compared outside any transaction (scrypt is slow, and on SQLite
     a held write lock would hold up every other request); then, in a last transaction, a right
-    PIN consumes the offer and the last wrong one cancels it. When the database fails in that
-    last transaction, the offer stays and a right PIN's attempt is given back.
+    PIN redeems the offer (or resumes it) and the last wrong one cancels it. When the database
+    fails in that last transaction, the offer stays and a right PIN's attempt is given back.
     """
     with transaction() as session:
         purge_expired(session, now=now)
@@ -215,7 +236,9 @@ def redeem_offer(transaction: Transaction, settings: IssuerSettings, code: str, 
         raise _offer_locked()
     try:
         with transaction() as session:
-            return _consume_offer(session, attempt, code, now=now)
+            if attempt.sealed_token is not None:
+                return _resume_grant(session, attempt, attempt.sealed_token, code, now=now)
+            return _consume_offer(session, settings, attempt, code, now=now)
     except SQLAlchemyError:
         _release_pin_attempt(transaction, attempt)
         raise
@@ -237,11 +260,26 @@ def _release_pin_attempt(transaction: Transaction, attempt: _PinAttempt) -> None
         log.warning("pin_attempt_not_released type=%s", type(exc).__name__)
 
 
-def _consume_offer(session: Session, attempt: _PinAttempt, code: str, *, now: int) -> TokenIssued:
+def _consume_offer(
+    session: Session, settings: IssuerSettings, attempt: _PinAttempt, code: str, *, now: int
+) -> TokenIssued:
+    """Redeem the offer: its claims move to a new grant, sealed under a new access token, and the
+    offer keeps only that token (sealed under the code) until the resume window ends."""
     claims = open_with_code(attempt.sealed_claims, code, "offer claims")
-    if session.execute(delete(Offer).where(Offer.id == attempt.offer_id)).rowcount != 1:  # type: ignore[attr-defined]
-        raise IssuerError("offer_unknown", "this offer has just been used", error="invalid_grant")
     token, c_nonce = secrets.token_urlsafe(32), secrets.token_urlsafe(16)
+    expires_at = now + settings.resume_window
+    sealed_token = seal_with_code(token.encode(), code, "offer token")
+    redeemed = session.execute(
+        update(Offer)
+        .where(Offer.id == attempt.offer_id, Offer.sealed_token.is_(None))
+        .values(sealed_token=sealed_token, sealed_claims=b"", expires_at=expires_at)
+        .execution_options(synchronize_session=False)
+    )
+    if redeemed.rowcount != 1:  # type: ignore[attr-defined]  # the right PIN, twice at once
+        sealed = session.scalar(select(Offer.sealed_token).where(Offer.id == attempt.offer_id))
+        if sealed is None:
+            raise IssuerError("offer_unknown", "this offer has just been cancelled", error="invalid_grant")
+        return _resume_grant(session, attempt, sealed, code, now=now)
     session.add(
         Grant(
             token_hash=lookup_hash(token, "grant"),
@@ -250,17 +288,49 @@ def _consume_offer(session: Session, attempt: _PinAttempt, code: str, *, now: in
             c_nonce=c_nonce,
             issued_types="",
             device_keys="",
-            expires_at=now + GRANT_LIFETIME,
+            expires_at=expires_at,
+            issuance="{}",
         )
     )
     log.info("offer_redeemed")
-    return TokenIssued(token, c_nonce, GRANT_LIFETIME)
+    return TokenIssued(token, c_nonce, settings.resume_window)
+
+
+def _resume_grant(session: Session, attempt: _PinAttempt, sealed_token: bytes, code: str, *, now: int) -> TokenIssued:
+    """The access token the offer was redeemed for, again, with a fresh nonce: the wallet lost the
+    first answer. The right PIN's try is given back, so resuming never locks the offer."""
+    try:
+        token = open_with_code(sealed_token, code, "offer token").decode("ascii")
+    except SealError:
+        raise IssuerError("offer_unknown", "this offer is unknown, used or expired", error="invalid_grant") from None
+    c_nonce = secrets.token_urlsafe(16)
+    renewed = session.execute(
+        update(Grant)
+        .where(Grant.token_hash == lookup_hash(token, "grant"), Grant.expires_at > now)
+        .values(c_nonce=c_nonce)
+        .returning(Grant.expires_at)
+        .execution_options(synchronize_session=False)
+    ).first()
+    if renewed is None:
+        raise IssuerError("offer_unknown", "this offer was already used", error="invalid_grant")
+    session.execute(
+        update(Offer)
+        .where(Offer.id == attempt.offer_id, Offer.pin_failures > 0)
+        .values(pin_failures=Offer.pin_failures - 1)
+        .execution_options(synchronize_session=False)
+    )
+    log.info("offer_resumed")
+    return TokenIssued(token, c_nonce, renewed.expires_at - now)
 
 
 @dataclass(frozen=True, slots=True)
 class CredentialsIssued:
     credentials: tuple[str, ...]
-    c_nonce: str | None
+    c_nonce: str
+    notification_id: str
+    """What the wallet names at ``/notification`` once it has kept these credentials."""
+    replaced: int
+    """How many credentials of an earlier batch of this type this one revoked (0 the first time)."""
 
 
 def issue_batch(
@@ -273,11 +343,17 @@ def issue_batch(
     *,
     now: int,
 ) -> CredentialsIssued:
-    """One credential of ``configuration_id`` per key proof, each with its own status index."""
+    """One credential of ``configuration_id`` per key proof, each with its own status index.
+
+    A type this grant already issued is issued again, for the new keys, and the earlier batch
+    of that type is revoked in the same transaction: the wallet that asks again lost that batch
+    (or never got the answer), and at most one batch per type is valid. ``MAX_REPEATS`` times.
+    """
     credential_type = CONFIGURATIONS.get(configuration_id)
     if credential_type is None:
         raise IssuerError("unknown_configuration", f"no credential configuration {configuration_id!r}",
                           error="unknown_credential_configuration")  # fmt: skip
+    purge_expired(session, now=now)
     token_hash = lookup_hash(access_token, "grant")
     grant = session.get(Grant, token_hash)
     if grant is None or grant.expires_at <= now:
@@ -285,25 +361,23 @@ def issue_batch(
     if not 1 <= len(proofs) <= settings.max_batch:
         raise IssuerError("invalid_proof", f"send 1 to {settings.max_batch} key proofs", error="invalid_proof")
     holder_keys = check_key_proofs(proofs, audience=settings.issuer_url, c_nonce=grant.c_nonce, now=now)
-    issued = [name for name in grant.issued_types.split(",") if name]
-    if configuration_id in issued:
-        raise IssuerError("already_issued", f"the {configuration_id} batch was already issued", error="invalid_request")
+    issuance = _issuance(grant.issuance)
+    earlier = issuance.get(configuration_id)
+    if earlier is not None and earlier["repeats"] >= MAX_REPEATS:
+        raise IssuerError("resume_limit", f"the {configuration_id} credentials were already sent {MAX_REPEATS + 1} "
+                          "times for this offer: ask the clerk for a new one", error="invalid_request")  # fmt: skip
     used_keys = grant.device_keys.split()
     new_keys = [_device_key_hash(access_token, jwk) for jwk in holder_keys]
     if set(used_keys).intersection(new_keys):
         raise IssuerError(
-            "key_reused", "a device key was already used for this resident's other credential type: each credential "
-            "needs its own key, or the two could be linked", error="invalid_proof",
+            "key_reused", "a device key was already used for a credential of this offer: each credential "
+            "needs its own key, or two could be linked", error="invalid_proof",
         )  # fmt: skip
     next_nonce = secrets.token_urlsafe(16)
     claimed = session.execute(
         update(Grant)
-        .where(Grant.token_hash == token_hash, Grant.c_nonce == grant.c_nonce, Grant.issued_types == grant.issued_types)
-        .values(
-            issued_types=",".join([*issued, configuration_id]),
-            device_keys=" ".join([*used_keys, *new_keys]),
-            c_nonce=next_nonce,
-        )
+        .where(Grant.token_hash == token_hash, Grant.c_nonce == grant.c_nonce, Grant.issuance == grant.issuance)
+        .values(device_keys=" ".join([*used_keys, *new_keys]), c_nonce=next_nonce)
     )
     if claimed.rowcount != 1:  # type: ignore[attr-defined]
         raise IssuerError("invalid_nonce", "the nonce was used by another request", error="invalid_nonce")
@@ -332,11 +406,80 @@ def issue_batch(
     )
     assert key.kid is not None
     extend_publication(session, key.kid, expires_at)
-    done = set(issued) | {configuration_id} >= set(CONFIGURATIONS)
-    if done:
-        session.execute(delete(Grant).where(Grant.token_hash == token_hash))
-    log.info("credentials_issued count=%d type=%s", len(credentials), credential_type.name)
-    return CredentialsIssued(credentials, None if done else next_nonce)
+    known = {entry for previous in issuance.values() for entry in previous["entries"]}
+    entries = sorted(set(session.scalars(select(StatusEntry.id).where(
+        StatusEntry.batch_id == grant.batch_id, StatusEntry.idx.in_([reference.idx for reference in references])
+    ))) - known)  # fmt: skip
+    replaced = 0
+    if earlier is not None:
+        revoked = session.execute(
+            update(StatusEntry).where(StatusEntry.id.in_(earlier["entries"])).values(revoked=True)
+        )
+        replaced = int(revoked.rowcount)  # type: ignore[attr-defined]
+    notification_id = secrets.token_urlsafe(16)
+    issuance[configuration_id] = {"entries": entries, "repeats": 0 if earlier is None else earlier["repeats"] + 1,
+                                  "notification_id": notification_id, "accepted": False}  # fmt: skip
+    session.execute(
+        update(Grant)
+        .where(Grant.token_hash == token_hash)
+        .values(issuance=json.dumps(issuance, sort_keys=True), issued_types=",".join(sorted(issuance)))
+    )
+    log.info("credentials_issued count=%d type=%s replaced=%d", len(credentials), credential_type.name, replaced)
+    return CredentialsIssued(credentials, next_nonce, notification_id, replaced)
+
+
+def _issuance(stored: str) -> dict[str, dict[str, Any]]:
+    """What a grant issued so far, per type: ``entries`` (status entry ids), ``repeats``,
+    ``notification_id`` and ``accepted``. Ids and counts only: nothing about the resident."""
+    issuance: dict[str, dict[str, Any]] = json.loads(stored or "{}")
+    return issuance
+
+
+def notify(session: Session, access_token: str, notification_id: str, event: str, *, now: int) -> bool:
+    """Take a wallet's notification (OpenID4VCI ``/notification``); True when it finished the grant.
+
+    ``credential_accepted`` for every type deletes the grant and its offer at once, sealed claims
+    and all. ``credential_failure`` and ``credential_deleted`` are only logged: the wallet may
+    still resume within the window, and the window's end deletes the grant anyway.
+    """
+    purge_expired(session, now=now)
+    grant = session.get(Grant, lookup_hash(access_token, "grant"))
+    if grant is None or grant.expires_at <= now:
+        raise IssuerError("invalid_token", "the access token is unknown or expired", status=401, error="invalid_token")
+    if event not in NOTIFICATION_EVENTS:
+        raise IssuerError("invalid_notification_request", f"event must be one of {sorted(NOTIFICATION_EVENTS)}",
+                          error="invalid_notification_request")  # fmt: skip
+    issuance = _issuance(grant.issuance)
+    named = [name for name, entry in issuance.items() if entry["notification_id"] == notification_id]
+    if not named:
+        raise IssuerError("invalid_notification_id", "no credentials of this access token have this notification_id",
+                          error="invalid_notification_id")  # fmt: skip
+    log.info("notification event=%s type=%s", event, named[0])
+    if event != "credential_accepted":
+        return False
+    issuance[named[0]]["accepted"] = True
+    if {name for name, entry in issuance.items() if entry["accepted"]} >= set(CONFIGURATIONS):
+        session.execute(delete(Grant).where(Grant.token_hash == grant.token_hash))
+        session.execute(delete(Offer).where(Offer.batch_id == grant.batch_id))
+        log.info("grant_finished")
+        return True
+    grant.issuance = json.dumps(issuance, sort_keys=True)
+    return False
+
+
+def fresh_nonce(session: Session, access_token: str, *, now: int) -> str:
+    """A new ``c_nonce`` for the access token's grant (the nonce endpoint): a resumed wallet's
+    saved nonce may have been used by the request whose answer it never got."""
+    nonce = secrets.token_urlsafe(16)
+    renewed = session.execute(
+        update(Grant)
+        .where(Grant.token_hash == lookup_hash(access_token, "grant"), Grant.expires_at > now)
+        .values(c_nonce=nonce)
+        .execution_options(synchronize_session=False)
+    )
+    if renewed.rowcount != 1:  # type: ignore[attr-defined]
+        raise IssuerError("invalid_token", "the access token is unknown or expired", status=401, error="invalid_token")
+    return nonce
 
 
 def _device_key_hash(access_token: str, jwk: dict[str, str]) -> str:
@@ -370,6 +513,18 @@ def purge_expired(session: Session, *, now: int) -> None:
     """Delete offers and grants whose time is up: their sealed claims go with them."""
     session.execute(delete(Offer).where(Offer.expires_at <= now))
     session.execute(delete(Grant).where(Grant.expires_at <= now))
+
+
+def purge_until_stopped(transaction: Transaction, stop: threading.Event, *, every: float) -> None:
+    """Run :func:`purge_expired` every ``every`` seconds until ``stop`` is set: a window that
+    closes while nobody calls the issuer still takes its sealed claims with it. A database that
+    fails is logged (type only) and tried again next time."""
+    while not stop.wait(every):
+        try:
+            with transaction() as session:
+                purge_expired(session, now=int(time.time()))
+        except SQLAlchemyError as exc:
+            log.warning("purge_failed type=%s", type(exc).__name__)
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cityid.files import write_atomic
+from policies import LONGEST_STATUS_AGE
 
 PLACEHOLDERS = {"changeme", "change-me", "password", "passphrase", "secret", "example", "test"}
 MIN_PASSPHRASE = 12
@@ -36,13 +37,23 @@ class IssuerSettings(BaseSettings):
     issuer_passphrase_file: Path | None = None
     offer_lifetime: int = 900
     """Seconds a clerk's offer can be redeemed."""
+    resume_window: int = 900
+    """Seconds a redeemed offer can be resumed (``/token`` again, a fresh batch): an interrupted
+    wallet finishes within it; then the grant and its sealed claims are deleted."""
     pin_attempts: int = 5
     max_batch: int = 20
     status_list_size: int = 2**20
     """Entries in each shared status list (one bit each: 128 kB)."""
     status_list_ttl: int = 300
-    status_list_lifetime: int = 86_400
+    status_list_lifetime: int = LONGEST_STATUS_AGE
+    """Seconds a signed status list stays valid (its ``exp``): as long as the longest
+    ``max_status_age`` a policy may have, or a desk would refuse the list before that policy does."""
     max_request_bytes: int = 256 * 1024
+    issuance_concurrency: int = Field(default=8, ge=1)
+    """Issuance requests (``/token``, ``/credential``, ``/notification``) handled at once; they
+    use the CPU and a database connection each, so more than a few per core only adds waiting."""
+    issuance_queue: int = Field(default=64, ge=0)
+    """Issuance requests waiting for a place; beyond it a request is answered 503 ``overloaded`` at once."""
 
     @field_validator("issuer_url")
     @classmethod

@@ -75,10 +75,17 @@ def allocate(
 class _Cached:
     token: str
     made_at: float
+    """``time.monotonic()`` when it was signed: when to make it again."""
+    expires_at: int
+    """The token's own ``exp``: until when it may still be served if the database fails."""
 
 
 class StatusListCache:
-    """Signed lists, remade at most every ``ttl / 2`` seconds or when this process revokes."""
+    """Signed lists, remade at most every ``ttl / 2`` seconds or when this process revokes.
+
+    A list made earlier stays until its own ``exp`` for :meth:`usable`: while the database is
+    down nothing can be revoked, so the last signed list is still the truth, and desks keep
+    checking. A revocation in this process drops every list at once (:meth:`invalidate`)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -88,13 +95,25 @@ class StatusListCache:
         with self._lock:
             self._tokens.clear()
 
+    def fresh(self, list_id: int, *, ttl: int) -> str | None:
+        """The list made less than ``ttl / 2`` seconds ago, or None."""
+        with self._lock:
+            cached = self._tokens.get(list_id)
+        return cached.token if cached is not None and time.monotonic() - cached.made_at < ttl / 2 else None
+
+    def usable(self, list_id: int, *, now: int) -> str | None:
+        """The last list made, however old, while its ``exp`` is after ``now``; or None."""
+        with self._lock:
+            cached = self._tokens.get(list_id)
+        return cached.token if cached is not None and cached.expires_at > now else None
+
     def token(
         self, session: Session, list_id: int, *, key: SigningKey, issuer_url: str, ttl: int, lifetime: int, now: int
     ) -> str | None:
-        with self._lock:
-            cached = self._tokens.get(list_id)
-            if cached is not None and time.monotonic() - cached.made_at < ttl / 2:
-                return cached.token
+        """The fresh list, or one made now from the database (None: there is no such list)."""
+        fresh = self.fresh(list_id, ttl=ttl)
+        if fresh is not None:
+            return fresh
         row = session.get(StatusListRow, list_id)
         if row is None:
             return None
@@ -105,7 +124,7 @@ class StatusListCache:
             StatusList(1, bytes(data)), key, uri=status_uri(issuer_url, list_id), now=now, lifetime=lifetime, ttl=ttl
         )
         with self._lock:
-            self._tokens[list_id] = _Cached(token, time.monotonic())
+            self._tokens[list_id] = _Cached(token, time.monotonic(), now + lifetime)
         return token
 
 

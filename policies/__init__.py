@@ -25,11 +25,12 @@ from ._registry import (
     verify_registry,
 )
 from ._report import render_json, render_markdown, verdict
-from ._rules import RULES, Rule, check_policy, check_set
+from ._rules import LONGEST_STATUS_AGE, RULES, Rule, check_policy, check_set
 from ._source import LoadedPolicy, parse_policy_text
 from ._validate import build_policy, parse_duration
 
 __all__ = [
+    "LONGEST_STATUS_AGE",
     "REGISTRY_TYP",
     "RULES",
     "WALLET_LANGUAGES",

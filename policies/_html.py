@@ -13,7 +13,7 @@ from ._audit import AuditReport, PolicyAudit
 from ._model import Finding, Policy
 from ._report import LEGEND, LINKABILITY_NOTE, MARKS, verdict
 from ._rules import RULES
-from ._wording import duration
+from ._wording import counted, duration
 
 _CSS = """
 :root { --ink:#1b1f24; --muted:#57606a; --line:#d0d7de; --error:#b3261e; --warning:#8a5a00;
@@ -185,6 +185,7 @@ def _parties(report: AuditReport) -> str:
 def render_html(report: AuditReport) -> str:
     """The whole report as one HTML document."""
     good = "good" if report.approved else "bad"
+    how_many = counted(len(report.policies), "policy", "policies")
     contents = "".join(f'<li><a href="#{escape(a.id)}">{escape(a.id)}</a></li>' for a in report.policies)
     policies = "".join(_policy(audit, report) for audit in report.policies)
     rules = "".join(
@@ -203,7 +204,7 @@ def render_html(report: AuditReport) -> str:
 <body>
 <header>
 <h1>Policy audit</h1>
-<div class="meta">cityid · {len(report.policies)} policies · audited as of {report.date.isoformat()}</div>
+<div class="meta">cityid · {how_many} · audited as of {report.date.isoformat()}</div>
 <div class="verdict {good}" role="status">{escape(verdict(report))}</div>
 </header>
 <nav aria-label="Policies"><ol>{contents}</ol></nav>

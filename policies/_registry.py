@@ -121,10 +121,19 @@ def verify_registry(
     return Registry(issuer, version, issued_at, expires_at, MappingProxyType(policies))
 
 
+class RequestExpiredError(PolicyError):
+    """``request_expired``, with the ``moment`` it expired: a wallet whose clock is ahead sees
+    every fresh request as expired, so the wallet compares that moment with its own time."""
+
+    def __init__(self, moment: int) -> None:
+        super().__init__(Reason.REQUEST_EXPIRED, "the desk's request has expired: ask the desk for a new one")
+        self.moment = moment
+
+
 def check_request(request: DeskRequest, registry: Registry, *, now: int) -> Policy:
     """The policy that allows ``request``; raises :class:`PolicyError` with the reason otherwise."""
     if request.expires_at <= now:
-        raise PolicyError(Reason.REQUEST_EXPIRED, "the desk's request has expired: ask the desk for a new one")
+        raise RequestExpiredError(request.expires_at)
     if request.expires_at > now + MAX_REQUEST_LIFETIME:
         raise PolicyError(Reason.INVALID_REQUEST, "the desk's request claims to be valid for more than a day")
     policy = registry.policies.get(request.policy)

@@ -20,7 +20,12 @@ from ._wording import duration
 MIN_JUSTIFICATION = 20
 EXPIRY_WARNING_DAYS = 30
 STATUS_AGE_WARNING = 7 * 86_400
-STATUS_AGE_ERROR = 31 * 86_400
+LONGEST_STATUS_AGE = 31 * 86_400
+"""The longest ``max_status_age`` the audit approves, and the issuer's default status list
+lifetime (``exp``). A desk refuses a status list past its ``exp`` whatever the policy says, so
+a policy accepting older revocation data than lists live could never apply as written: lists
+live as long as the longest age a policy may have, and a policy asking for more is an error
+(it would also let a revoked credential pass for over a month)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +67,8 @@ RULES = {
         Rule(
             "status-age",
             Severity.ERROR,
-            "Revocation data may be at most 7 days old (warning) and never over 31 days (error).",
+            "Revocation data may be at most 7 days old (warning) and never older than status lists live: 31 days "
+            "(error).",
         ),
         Rule(
             "paper-identifying",
@@ -179,11 +185,18 @@ def _time_rules(out: _Findings, today: dt.date) -> None:
     elif policy.valid_until < today + dt.timedelta(days=EXPIRY_WARNING_DAYS):
         out.add("expires-soon", Severity.WARNING, "valid_until", f"expires on {policy.valid_until.isoformat()}")
     age = policy.max_status_age
-    if age > STATUS_AGE_WARNING:
-        severity = Severity.ERROR if age > STATUS_AGE_ERROR else Severity.WARNING
+    if age > LONGEST_STATUS_AGE:
         out.add(
             "status-age",
-            severity,
+            Severity.ERROR,
+            "max_status_age",
+            f"accepts revocation data {duration(age)} old, but status lists expire after "
+            f"{duration(LONGEST_STATUS_AGE)} (the desk refuses them then); a revoked credential would pass that long",
+        )
+    elif age > STATUS_AGE_WARNING:
+        out.add(
+            "status-age",
+            Severity.WARNING,
             "max_status_age",
             f"accepts revocation data {duration(age)} old: a revoked credential would still pass that long",
         )

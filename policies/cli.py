@@ -21,6 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 from cityid.console import console, errors, printable, safe
+from cityid.exits import EXIT_OK, EXIT_REFUSED, exit_code
 from cityid.files import write_atomic
 from cityid.inputs import InputError, load_key_set, read_bounded_text, read_text_or_qr
 from cityid.keyfile import load_private_key, new_es256_key, public_jwks, write_private_key
@@ -39,7 +40,6 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
 _STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.NOTE: "cyan"}
 
 
@@ -66,7 +66,7 @@ DateOption = Annotated[
 
 def _fail(reason: str, message: str) -> typer.Exit:
     errors.print(Text.assemble(("error", "bold red"), f" [{reason}] ", printable(message)))
-    return typer.Exit(EXIT_USAGE)
+    return typer.Exit(exit_code(reason))
 
 
 def _audit_paths(paths: list[Path] | None, day: dt.date) -> AuditReport:
@@ -259,14 +259,12 @@ def _report(as_json: bool, result: dict[str, Any], code: int) -> typer.Exit:
 
 def _refusal(exc: Exception) -> tuple[dict[str, Any], int]:
     if isinstance(exc, InputError):
-        return {"valid": False, "reason": exc.reason, "message": exc.message}, EXIT_USAGE
-    if isinstance(exc, CredentialError):
-        return {"valid": False, "reason": exc.reason.value, "message": exc.message}, EXIT_REFUSED
-    return {
-        "valid": False,
-        "reason": "internal_error",
-        "message": "could not be checked (internal error)",
-    }, EXIT_REFUSED
+        reason, message = exc.reason, exc.message
+    elif isinstance(exc, CredentialError):
+        reason, message = exc.reason.value, exc.message
+    else:
+        reason, message = "internal_error", "could not be checked (internal error)"
+    return {"valid": False, "reason": reason, "message": message}, exit_code(reason)
 
 
 @app.command("verify")

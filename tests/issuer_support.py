@@ -74,7 +74,8 @@ class Issuer:
             return create_offer(session, self.settings, clerk, claims or enrolled(), now=int(time.time()))
 
     def receive(self, created: OfferCreated, pin: str | None = None, count: int = 3) -> list[Received]:
-        return receive(parse_offer(created.offer_uri), pin or created.pin, count=count, client=self.client)
+        client: Any = self.client  # Starlette's TestClient: the same interface as httpx.Client
+        return receive(parse_offer(created.offer_uri), pin or created.pin, count=count, client=client)
 
 
 def settings_for(data: Path, database_url: str | None = None, **extra: Any) -> IssuerSettings:

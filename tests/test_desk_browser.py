@@ -116,8 +116,8 @@ def test_the_desk_page_scans_a_wallet_proof_from_the_camera(tmp_path: Path) -> N
             assert (revoked["class"], revoked["reason"]) == ("invalid", "revoked")
             assert "cancelled" in revoked["verdict"]
 
-        # Two days without a sync: the desk's status list has expired.
-        later = time.time() + 2 * 86_400
+        # Four days without a sync: the list is older than the policy's max_status_age (3 days).
+        later = time.time() + 4 * 86_400
         stale_app = create_desk_app(world.data, audience="desk:rec", clear_after=30, clock=lambda: later)
         with serving(stale_app) as base:
             video = _proof_video(base, world.residency[2], tmp_path, "stale.y4m", int(later))

@@ -207,7 +207,7 @@ def test_a_sync_refuses_an_endless_download_past_the_byte_cap(tmp_path: Path) ->
     into memory, then refused), and nothing is written."""
     with misbehaving_server() as (base, sent):
         code, output, took = _sync(tmp_path, base + "/endless")
-    assert code == 1
+    assert code == 2  # too large, as every command exits for it (cityid/exits.py)
     assert "[too_large]" in output
     assert sent[0] < 24 * 1024 * 1024, f"the desk kept reading: {sent[0]:,} bytes"
     assert not (tmp_path / "desk").exists()
@@ -309,9 +309,9 @@ def test_the_desk_says_what_was_scanned_when_it_is_not_a_proof(world: World) -> 
         proof = answer(world.residency[0], decode_request_text(request), now=now)
         cut = _scan(client, proof[: len(proof) // 2].encode(), "text/plain")
         assert cut["reason"] in {"bad_encoding", "malformed"}
-        assert cut["words"] == "This code is incomplete; scan it again."
+        assert cut["words"] == "This code is damaged or incomplete: scan it again."
         assert _scan(client, proof[: len(proof) // 2].encode(), "text/plain", "es")["words"] == (
-            "Este código está incompleto; escanéelo de nuevo."
+            "Este código está dañado o incompleto: escanéelo de nuevo."
         )
         assert _scan(client, b"https://example.org", "text/plain", "ar")["words"] == "رمز QR هذا ليس هوية المدينة."
 

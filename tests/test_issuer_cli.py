@@ -99,7 +99,7 @@ def test_missing_passphrase_wrong_passphrase_and_no_database(tmp_path: Path, mon
     run("issuer", "init", "--data", data)
     monkeypatch.setenv("CITYID_ISSUER_PASSPHRASE", "another long passphrase")
     code, output = run("issuer", "export-trust", "--data", data)
-    assert code == 2 and "wrong_passphrase" in output
+    assert code == 1 and "wrong_passphrase" in output  # read, and refused: cityid/exits.py
 
 
 def _sign_in(client: Any, username: str, password: str) -> Any:
@@ -125,7 +125,11 @@ def test_the_clerk_desk_pages(tmp_path: Path) -> None:
         form = {"given_name": "Ana", "family_name": "Okafor", "birthdate": "1990-05-17", "street_address": "12 Elm",
                 "locality": "Riverton", "region": "NY", "postal_code": "10001", "country": "US"}  # fmt: skip
         assert client.post("/desk/offer", data={**form, "csrf": "0" * 64}).status_code == 403
-        offer = client.post("/desk/offer", data={**form, "csrf": csrf.group(1)})
+        confirm = client.post("/desk/offer", data={**form, "csrf": csrf.group(1)})
+        confirmation = re.search(r'name="confirmation" value="([0-9a-f]+)"', confirm.text)
+        assert confirm.status_code == 200 and confirmation is not None and "<svg" not in confirm.text
+        confirmed = {"step": "confirm", "action": "create", "confirmation": confirmation.group(1)}
+        offer = client.post("/desk/offer", data={**form, "csrf": csrf.group(1), **confirmed})
         assert offer.status_code == 200 and "<svg" in offer.text
         assert re.search(r'class="pin" aria-label="PIN">\d{6}<', offer.text)
         code = re.search(r'class="code">([A-Z0-9-]{19})<', offer.text)
@@ -163,12 +167,18 @@ def test_the_desk_prints_a_paper_proof_for_a_resident_without_a_phone(tmp_path: 
         assert _sign_in(client, "alice", "clerk-password-1").status_code == 303
         form_page = client.get("/desk/paper")
         assert 'value="library-card"' in form_page.text and "clinic-registration" not in form_page.text
+        spanish = client.get("/desk/paper?lang=es")  # the policy's own title in the page's language
+        assert 'lang="es"' in spanish.text and ">Tarjeta de la biblioteca</option>" in spanish.text
+        assert client.get("/desk/paper?lang=en").status_code == 200
         csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', form_page.text)
         assert csrf is not None
         canary = "Paperwhite" + "xyz"
         form = {"csrf": csrf.group(1), "policy": "library-card", "language": "es", "given_name": canary,
                 "family_name": "Okafor", "birthdate": "1950-02-03", "street_address": "12 Elm", "locality": "Riverton",
                 "region": "NY", "postal_code": "10001", "country": "US"}  # fmt: skip
+        future = client.post("/desk/paper", data={**form, "birthdate": "2999-01-01"})
+        assert future.status_code == 400 and "cannot be in the future" in future.text
+        assert f'value="{canary}"' in future.text and 'value="library-card" selected' in future.text
         page = client.post("/desk/paper", data=form)
         assert page.status_code == 200 and re.search(r'class="code">[A-Z0-9-]{19}<', page.text)
         png = base64.b64decode(re.search(r'src="data:image/png;base64,([^"]+)"', page.text).group(1))  # type: ignore[union-attr]

@@ -55,3 +55,27 @@ def test_upgrading_keeps_the_data(kind: str, tmp_path: Path) -> None:
             row = connection.execute(text("SELECT username, failed_logins, locked_until FROM clerk")).one()
         engine.dispose()
     assert tuple(row) == ("alice", 0, 0)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_migration_0004_keeps_pending_offers_and_grants(kind: str, tmp_path: Path) -> None:
+    with database(kind, tmp_path) as url:
+        engine = make_engine(url)
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "0003")
+        with engine.begin() as connection:
+            connection.execute(text("INSERT INTO batch (id, revocation_hash, created_at, revoked) "
+                                    "VALUES ('b1', 'r1', 0, false)"))  # fmt: skip
+            connection.execute(text("INSERT INTO offer (id, code_hash, sealed_claims, pin_hash, pin_failures, "
+                                    "batch_id, expires_at) VALUES ('o1', 'c1', 'x', 'p', 0, 'b1', 9)"))  # fmt: skip
+            connection.execute(text('INSERT INTO "grant" (token_hash, sealed_claims, batch_id, c_nonce, issued_types, '
+                                    "device_keys, expires_at) VALUES ('t1', 'x', 'b1', 'n', '', '', 9)"))  # fmt: skip
+        upgrade(engine)
+        with engine.connect() as connection:
+            offer = connection.execute(text("SELECT id, sealed_token FROM offer")).one()
+            grant = connection.execute(text('SELECT token_hash, issuance FROM "grant"')).one()
+        engine.dispose()
+    assert tuple(offer) == ("o1", None) and tuple(grant) == ("t1", "{}")

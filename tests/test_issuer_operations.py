@@ -304,8 +304,8 @@ def test_a_failure_after_the_pin_is_checked_leaves_the_offer_and_the_try(
         code = parse_offer(created.offer_uri).code
         armed = [True]
 
-        def fail_the_consuming_delete(connection: Any, cursor: Any, statement: str, *_: Any) -> None:
-            consuming = statement.lstrip().upper().startswith("DELETE FROM OFFER WHERE OFFER.ID")  # not the purge
+        def fail_the_redemption(connection: Any, cursor: Any, statement: str, *_: Any) -> None:
+            consuming = statement.lstrip().upper().startswith("INSERT INTO GRANT")  # the redemption's last step
             if armed[0] and consuming:
                 armed[0] = False
                 cursor.execute("PRAGMA query_only = ON")  # this statement, on this connection, now fails
@@ -313,7 +313,7 @@ def test_a_failure_after_the_pin_is_checked_leaves_the_offer_and_the_try(
         def writable_again(context: Any) -> None:
             context.connection.connection.dbapi_connection.execute("PRAGMA query_only = OFF")
 
-        event.listen(issuer.engine, "before_cursor_execute", fail_the_consuming_delete)
+        event.listen(issuer.engine, "before_cursor_execute", fail_the_redemption)
         event.listen(issuer.engine, "handle_error", writable_again)
         with caplog.at_level(logging.INFO):
             refused = _token(issuer.client, code, created.pin)
@@ -378,5 +378,5 @@ def test_credentials_issued_just_after_midnight_are_dated_the_day_before(tmp_pat
             issued = issue_batch(session, settings, key, token.access_token, "residency", [proof], now=now)
         payload = json.loads(base64.urlsafe_b64decode(issued.credentials[0].split(".")[1] + "=="))
         assert payload["iat"] == midnight - 86_400 and payload["iat"] <= now - 120
-        with sessions(engine).begin() as session:
-            assert session.scalars(select(Offer)).first() is None
+        with sessions(engine).begin() as session:  # redeemed: the claims left the offer for the grant
+            assert session.scalars(select(Offer)).one().sealed_claims == b""

@@ -30,7 +30,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from cityid.i18n import LANGUAGES, RIGHT_TO_LEFT, Translate, choose_language, translator
 from cityid.middleware import BodyLimit, SecurityHeaders
 from cityid.qrimage import QrImageError, decode_qr_images, make_qr, to_svg
-from cityid.words import claim_fact, claim_label
+from cityid.words import claim_fact, claim_label, clock_hint, desk_words
 from credential import QR_PREFIX, REQUEST_PREFIX, CredentialError, DeskRequest, PolicyError, Reason, encode_request_text
 
 from .engine import Desk, DeskResult, ReplayGuard
@@ -53,32 +53,11 @@ _HEADERS = {"Content-Security-Policy": _CSP, "Cache-Control": "no-store", "X-Con
             "Referrer-Policy": "no-referrer"}  # fmt: skip
 
 
-def reason_words(_: Translate, reason: str) -> str:
-    """A refusal in plain words for desk staff."""
-    words = {
-        "revoked": _("This ID has been cancelled."),
-        "suspended": _("This ID is suspended."),
-        "status_stale": _("This desk's list of cancelled IDs is too old. Sync the desk, then scan again."),
-        "status_unavailable": _("This desk cannot tell whether this ID was cancelled. Sync the desk."),
-        "expired": _("This ID has expired."),
-        "replayed": _("This code was already shown. Ask for a new one."),
-        "paper_not_accepted": _("Paper proofs are not accepted at this desk."),
-        "nonce_mismatch": _("This code answers another request. Ask the resident to scan the desk's code again."),
-        "audience_mismatch": _("This code was made for another desk."),
-        "kb_not_fresh": _("This code is too old. Ask for a new one."),
-        "claims_exceed_policy": _("The request asks for more than this desk may."),
-        "made_before_start": _("This code was made before the desk started. Ask the resident to show a fresh code."),
-        "replay_memory_full": _("The desk is busy; try again in a minute."),
-        "desk_request": _(
-            "This is a desk request, not a resident's proof. Ask the resident to show the code the wallet made."
-        ),
-        "not_city_id": _("This QR code is not a city ID."),
-        "bad_encoding": _("This code is incomplete; scan it again."),
-        "malformed": _("This code is incomplete; scan it again."),
-        "too_large": _("This QR code is not a city ID."),
-        "unsupported_format": _("This QR code is not a city ID."),
-    }
-    return words.get(reason, _("This proof is not valid."))
+def reason_words(_: Translate, reason: str, *, clock_at: float | None = None) -> str:
+    """A refusal in plain words for desk staff (``cityid.words.desk_words``); with ``clock_at``
+    (the desk's time, given when the refusal is about a moment near it), the clock to check."""
+    words = desk_words(_, reason) or _("This proof is not valid.")
+    return words if clock_at is None else f"{words} {clock_hint(_, clock_at)}"
 
 
 class DeskApp:
@@ -159,11 +138,12 @@ def _decode_frame(frame: bytes) -> list[str]:
         return []
 
 
-def _result_json(_: Translate, result: DeskResult) -> dict[str, Any]:
+def _result_json(_: Translate, result: DeskResult, now: int) -> dict[str, Any]:
+    refused = reason_words(_, result.reason, clock_at=now if result.clock_doubt else None)
     return {
         "valid": result.valid,
         "reason": result.reason,
-        "words": _("Valid") if result.valid else reason_words(_, result.reason),
+        "words": _("Valid") if result.valid else refused,
         "facts": [claim_fact(_, name, value) for name, value in result.claims.items()],
         "issuer": result.issuer,
         "issuer_label": _("Issued by"),
@@ -329,10 +309,11 @@ def create_desk_app(
                                     headers={"Retry-After": str(RETRY_AFTER)})  # fmt: skip
         _ = translator(choose_language(lang, {}))
         if proofs := [text for text in texts if _is_proof(text)]:
-            return JSONResponse({"found": True, "result": _result_json(_, state.check(proofs[0], policy, state.now()))})
+            now = state.now()
+            return JSONResponse({"found": True, "result": _result_json(_, state.check(proofs[0], policy, now), now)})
         if not any(texts):
             return JSONResponse({"found": False})
-        return JSONResponse({"found": True, "result": _result_json(_, state.not_a_proof(texts))})
+        return JSONResponse({"found": True, "result": _result_json(_, state.not_a_proof(texts), state.now())})
 
     # The last added runs first: headers on every answer, then the address checks, then the limit.
     app.add_middleware(BodyLimit, limit=BODY_LIMIT)

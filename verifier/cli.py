@@ -21,9 +21,12 @@ from rich.table import Table
 from rich.text import Text
 
 from cityid.console import console, errors, printable, safe
+from cityid.exits import exit_code
 from cityid.files import write_atomic
+from cityid.i18n import choose_language, translator
 from cityid.inputs import InputError, load_key_set, load_proof, read_bounded_text
 from cityid.qrimage import make_qr, to_png, to_terminal
+from cityid.words import clock_hint, desk_words
 from credential import (
     CREDENTIAL_TYPES,
     CredentialError,
@@ -38,14 +41,13 @@ from credential import (
     verify_presentation,
     verify_status_list_token,
 )
-from policies import check_request, verify_registry
+from policies import Registry, check_request, verify_registry
 
 app = typer.Typer(
     help="The service desk: check residents' proofs offline, keeping nothing.",
     no_args_is_help=True,
 )
 
-EXIT_VALID, EXIT_INVALID, EXIT_UNREADABLE = 0, 1, 2
 DEFAULT_MAX_AGE = 3600
 _TITLES = {kind.vct: kind.title for kind in CREDENTIAL_TYPES.values()}
 _CLAIM_ORDER = {kind.vct: list(kind.claims) for kind in CREDENTIAL_TYPES.values()}
@@ -80,10 +82,19 @@ def _status_lists(paths: list[Path], keys: KeySet, now: int) -> dict[str, Status
     return lists
 
 
+def _plain_words(result: dict[str, Any], *, clock_at: float | None = None) -> str:
+    """A refusal as desk staff read it (``cityid.words.desk_words``, in the locale's language),
+    or the error's own message when there are no plain words for it; ``--json`` keeps the
+    message, with its technical detail, for IT. With ``clock_at``: the clock to check."""
+    _ = translator(choose_language(None))
+    words = desk_words(_, str(result["reason"])) or str(result["message"])
+    return words if clock_at is None else f"{words} {clock_hint(_, clock_at)}"
+
+
 def _show(result: dict[str, Any], verified: VerifiedPresentation | None) -> None:
     if verified is None:
         console.print(Text.assemble(("✘ NOT VALID", "bold red"), "  ", (result["reason"], "red")))
-        console.print(safe(result["message"]))
+        console.print(safe(_plain_words(result)))
         return
     table = Table.grid(padding=(0, 2))
     table.add_column(style="dim")
@@ -191,20 +202,54 @@ def verify(
             status = "valid"
         elif lists:
             status = "none"  # the credential has no status reference: nothing can revoke it
-        result, code = _result(True, "ok", "The proof is valid.", verified), EXIT_VALID
+        result = _result(True, "ok", "The proof is valid.", verified)
         result["device_bound"] = verified.key_bound
         result["status"] = status
     except InputError as exc:
-        result, code = _result(False, exc.reason, exc.message), EXIT_UNREADABLE
+        result = _result(False, exc.reason, exc.message)
     except CredentialError as exc:
-        result, code = _result(False, exc.reason.value, exc.message), EXIT_INVALID
+        result = _result(False, exc.reason.value, exc.message)
     except Exception:
-        result, code = _result(False, "internal_error", "the proof could not be checked (internal error)"), EXIT_INVALID
+        result = _result(False, "internal_error", "the proof could not be checked (internal error)")
+    code = exit_code(result["reason"])
     if as_json:
         sys.stdout.write(json.dumps(result, ensure_ascii=True) + "\n")
     else:
         _show(result, verified)
     raise typer.Exit(code)
+
+
+class _TrustProblem(Exception):
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason, self.message = reason, message
+
+
+def _request_registry(registry: Path | None, board_jwks: Path | None, data: Path | None, now: int) -> Registry:
+    """The policies a request may name: from the files given, or else the desk's synced trust."""
+    if registry is not None or board_jwks is not None:
+        if registry is None or board_jwks is None:
+            raise InputError("usage_error", "pass --registry and --board-jwks together")
+        return verify_registry(read_bounded_text(registry, what="the policy registry"), load_key_set(board_jwks),
+                               now=now)  # fmt: skip
+    from .sync import SyncError, load_trust  # noqa: PLC0415
+
+    try:
+        return load_trust(_desk_data(data), now=now).registry
+    except SyncError as exc:
+        raise _TrustProblem(exc.reason, exc.message) from None
+
+
+DeskDataOption = Annotated[
+    Path | None,
+    typer.Option("--data", metavar="DIR", show_default=False,
+                 help="The desk's data directory (default: $CITYID_DESK_DATA or ~/.local/share/cityid/desk)."),
+]  # fmt: skip
+
+
+def _desk_data(data: Path | None) -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return data or Path(os.environ.get("CITYID_DESK_DATA") or Path(base) / "cityid" / "desk")
 
 
 @app.command("request")
@@ -214,11 +259,23 @@ def request(
         str, typer.Option(help="This desk's identifier, e.g. desk:library-central.", show_default=False)
     ],
     registry: Annotated[
-        Path, typer.Option("--registry", metavar="FILE", help="The signed policy registry (JWT).", show_default=False)
-    ],
+        Path | None,
+        typer.Option(
+            "--registry",
+            metavar="FILE",
+            show_default=False,
+            help="A signed policy registry (JWT) to use instead of the one this desk synced.",
+        ),
+    ] = None,
     board_jwks: Annotated[
-        Path, typer.Option("--board-jwks", metavar="FILE", help="The policy board's public key (JWKS).")
-    ],
+        Path | None,
+        typer.Option(
+            "--board-jwks",
+            metavar="FILE",
+            show_default=False,
+            help="The policy board's public key (JWKS), with --registry.",
+        ),
+    ] = None,
     claims: Annotated[
         str | None,
         typer.Option(help="Comma-separated claims to ask for. Default: all the policy allows.", show_default=False),
@@ -228,17 +285,18 @@ def request(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print one JSON object: request, policy, claims, nonce, audience.")
     ] = False,
+    data: DeskDataOption = None,
 ) -> None:
     """Make this desk's request for a resident's wallet: a QR code naming the policy, a fresh
-    nonce, this desk and an expiry. Refused when the policy does not allow the claims.
+    nonce, this desk and an expiry. Refused when the policy does not allow the claims. The
+    approved policies are those this desk synced (`cityid verifier sync`), or --registry with
+    --board-jwks.
 
-    Then check the wallet's proof with `cityid verify --nonce NONCE --audience AUDIENCE`.
+    Then check the wallet's proof with `cityid verifier check`.
     """
     now = int(time.time())
     try:
-        policy_registry = verify_registry(
-            read_bounded_text(registry, what="the policy registry"), load_key_set(board_jwks), now=now
-        )
+        policy_registry = _request_registry(registry, board_jwks, data, now)
         wanted = (
             policy_registry.policies[policy].claim_names
             if claims is None and policy in policy_registry.policies
@@ -260,13 +318,16 @@ def request(
             write_atomic(png, to_png(symbol))
     except InputError as exc:
         errors.print(Text.assemble(("error", "bold red"), f" [{exc.reason}] ", printable(exc.message)))
-        raise typer.Exit(EXIT_UNREADABLE) from None
+        raise typer.Exit(exit_code(exc.reason)) from None
     except CredentialError as exc:
         errors.print(Text.assemble(("refused", "bold red"), f" [{exc.reason.value}] ", printable(exc.message)))
-        raise typer.Exit(EXIT_INVALID) from None
+        raise typer.Exit(exit_code(exc.reason.value)) from None
+    except _TrustProblem as exc:
+        errors.print(Text.assemble(("refused", "bold red"), f" [{exc.reason}] ", printable(exc.message)))
+        raise typer.Exit(exit_code(exc.reason)) from None
     except OSError as exc:
         errors.print(Text.assemble(("error", "bold red"), f" [unwritable_output] cannot write {png}: {exc.strerror}"))
-        raise typer.Exit(EXIT_UNREADABLE) from None
+        raise typer.Exit(exit_code("unwritable_output")) from None
     if as_json:
         result = {
             "request": text,
@@ -287,18 +348,6 @@ def request(
     )
 
 
-DeskDataOption = Annotated[
-    Path | None,
-    typer.Option("--data", metavar="DIR", show_default=False,
-                 help="The desk's data directory (default: $CITYID_DESK_DATA or ~/.local/share/cityid/desk)."),
-]  # fmt: skip
-
-
-def _desk_data(data: Path | None) -> Path:
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return data or Path(os.environ.get("CITYID_DESK_DATA") or Path(base) / "cityid" / "desk")
-
-
 @app.command("sync")
 def sync_command(
     source: Annotated[str, typer.Argument(help="The issuer's URL (https://...), or a trust package file.")],
@@ -308,6 +357,16 @@ def sync_command(
     board_jwks: Annotated[
         Path | None, typer.Option("--board-jwks", metavar="FILE", help="The policy board's key: once, then pinned.")
     ] = None,
+    fingerprint: Annotated[
+        str | None,
+        typer.Option(
+            "--fingerprint",
+            metavar="CODE",
+            show_default=False,
+            help="The first time: the code city IT gave this desk (XXXX-XXXX-...). The keys downloaded from "
+            "the issuer's URL must match it; they are pinned afterwards.",
+        ),
+    ] = None,
     data: DeskDataOption = None,
     timeout: Annotated[
         float, typer.Option(min=1, max=3600, help="Seconds the whole sync may take; then nothing is changed.")
@@ -315,6 +374,7 @@ def sync_command(
 ) -> None:
     """Fetch and verify the issuer's keys, status lists and policy registry, and keep them for
     offline checks. The only time the desk goes online; nothing about residents is sent.
+    The first sync needs --fingerprint (or --issuer-jwks and --board-jwks); later ones neither.
     Each download is refused past 8 MB, and the whole sync after --timeout seconds."""
     from .download import bounded_fetch  # noqa: PLC0415
     from .freshness import freshness, moment  # noqa: PLC0415
@@ -325,16 +385,22 @@ def sync_command(
         anchors = json.loads(read_bounded_text(issuer_jwks, what="the issuer keys")) if issuer_jwks else None
         board = json.loads(read_bounded_text(board_jwks, what="the board key")) if board_jwks else None
         trust = sync(source, _desk_data(data), fetch=fetch, now=int(time.time()), issuer_jwks=anchors,
-                     board_jwks=board)  # fmt: skip
+                     board_jwks=board, fingerprint=fingerprint)  # fmt: skip
     except SyncError as exc:
-        errors.print(Text.assemble(("sync failed", "bold red"), f" [{exc.reason}] ", printable(exc.message)))
-        raise typer.Exit(1) from None
+        # A bundle the issuer has just signed is "expired" only to a desk whose clock runs ahead.
+        hint = (
+            f" {clock_hint(translator(choose_language(None)), time.time())}" if exc.reason == "bundle_expired" else ""
+        )
+        errors.print(Text.assemble(("sync failed", "bold red"), f" [{exc.reason}] ", printable(exc.message + hint)))
+        raise typer.Exit(exit_code(exc.reason)) from None
     except (InputError, ValueError) as exc:
         errors.print(Text.assemble(("sync failed", "bold red"), " [unreadable_input] ", printable(str(exc))))
-        raise typer.Exit(2) from None
+        raise typer.Exit(exit_code("unreadable_input")) from None
     except Exception as exc:
-        errors.print(Text.assemble(("sync failed", "bold red"), f" [unreachable] {type(exc).__name__}"))
-        raise typer.Exit(1) from None
+        answered = getattr(getattr(exc, "response", None), "status_code", None)  # an HTTP error page
+        detail = f"{printable(str(exc.request.url))[:200]} answered {answered}" if answered else type(exc).__name__  # type: ignore[attr-defined]
+        errors.print(Text.assemble(("sync failed", "bold red"), f" [unreachable] {detail}"))
+        raise typer.Exit(exit_code("unreachable")) from None
     console.print(
         f"Synced: {len(trust.issuer_keys)} issuer keys, {len(trust.status_lists)} status lists, "
         f"policy registry version {trust.registry.version} ({len(trust.registry.policies)} policies)."
@@ -358,7 +424,8 @@ def check_command(
     """Check a proof with the desk engine, offline, against the synced trust and the desk's policy.
 
     Shows only the policy's claims; revoked, stale status, paper under a policy that does not
-    accept it and wrong requests are refused with a reason. Exit 0 valid, 1 invalid.
+    accept it and wrong requests are refused with a reason. Exit 0 valid, 1 invalid, 2 when the
+    proof or the desk's trust cannot be read (a picture without a QR code, no sync yet).
 
     Each run checks one proof and remembers nothing (it writes nothing down), so it cannot tell
     that a proof was already shown: the same offline proof (--policy) is accepted again by the
@@ -392,8 +459,8 @@ def check_command(
             console.print(Text("Paper proof: not bound to a device.", style="yellow"))
     else:
         console.print(Text.assemble(("✘ NOT VALID", "bold red"), "  ", (str(result["reason"]), "red")))
-        console.print(safe(result["message"]))
-    raise typer.Exit(0 if result["valid"] else 1)
+        console.print(safe(_plain_words(result, clock_at=now if result.get("clock_doubt") else None)))
+    raise typer.Exit(exit_code(str(result["reason"])))
 
 
 @app.command("serve")
@@ -428,7 +495,7 @@ def serve_command(
                                       allowed_hosts=own_hosts(host, port))  # fmt: skip
     except SyncError as exc:
         errors.print(Text.assemble(("cannot start", "bold red"), f" [{exc.reason}] ", printable(exc.message)))
-        raise typer.Exit(1) from None
+        raise typer.Exit(exit_code(exc.reason)) from None
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     console.print(f"Desk app for {audience} at http://{host}:{port}/ (offline checks; nothing is recorded)")
     uvicorn.run(application, host=host, port=port, log_level="warning", access_log=False, server_header=False)

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
+from cityid.words import CLOCK_DOUBT, CLOCK_REASONS, clock_in_doubt
 from credential import (
     DEFAULT_LIMITS,
     DEFAULT_OPTIONS,
@@ -88,6 +89,9 @@ class DeskResult(NamedTuple):
     issuer: str | None = None
     vct: str | None = None
     device_bound: bool | None = None
+    clock_doubt: bool = False
+    """A refusal about time whose moment is near now: this device's clock may be wrong
+    (``cityid.words.clock_in_doubt``); the desk page and ``verifier check`` then say so."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -100,6 +104,7 @@ class DeskResult(NamedTuple):
             "issuer": self.issuer,
             "vct": self.vct,
             "device_bound": self.device_bound,
+            "clock_doubt": self.clock_doubt,
         }
 
 
@@ -176,15 +181,17 @@ class Desk:
         try:
             return self._check(proof, now=now, request=request, policy_id=policy_id)
         except CredentialError as exc:
-            return _refused(exc.reason.value, exc.message, policy_id)
+            reason = exc.reason.value
+            moment = self._moment_of(reason, proof, now=now, request=request, policy_id=policy_id)
+            doubt = clock_in_doubt(reason, moment=moment, now=now)
+            return DeskResult(False, reason, exc.message, policy_id, clock_doubt=doubt)
         except Exception:
             return _refused("internal_error", "the proof could not be checked (internal error)", policy_id)
 
     def _check(self, proof: str, *, now: int, request: DeskRequest | None, policy_id: str | None) -> DeskResult:
         if policy_id is None:
             raise PolicyError(Reason.UNKNOWN_POLICY, "the desk has no policy to check against")
-        text = proof.strip()
-        parts = parse_qr_text(text) if is_qr_text(text) else parse_presentation(text, DEFAULT_LIMITS)
+        parts = _parts(proof)
         if request is not None:
             approved = check_request(request, self.trust.registry, now=now)
             nonce: str | None = request.nonce
@@ -217,6 +224,32 @@ class Desk:
         return DeskResult(True, "ok", "The proof is valid.", approved.id, shown, dropped, verified.issuer,
                           verified.vct, verified.key_bound)  # fmt: skip
 
+    def _moment_of(
+        self, reason: str, proof: str, *, now: int, request: DeskRequest | None, policy_id: str | None
+    ) -> float | None:
+        """The moment a time refusal was judged by: the request's or credential's expiry, an
+        issue time in the future, or, just after a sync, when the status list stopped being
+        enough (a list synced minutes ago that is already stale says the clock). Read again from
+        the proof (its signature was already checked, or the refusal would be another) only to
+        word the refusal; ``None`` when the refusal is not about time or the moment is unknown."""
+        if reason not in CLOCK_REASONS:
+            return None
+        if reason == "request_expired":
+            return request.expires_at if request is not None else None
+        if reason == "status_stale" and now - self.trust.synced_at > CLOCK_DOUBT:
+            return None  # not synced lately: the list is simply old, whatever the clock says
+        try:
+            parts = _parts(proof)
+            claims = parse_json_object(parts.payload_bytes or b64url_decode(parts.payload), DEFAULT_LIMITS,
+                                       what="the credential")  # fmt: skip
+            if reason != "status_stale":
+                return _credential_moment(reason, parts, claims, now)
+            token = self.trust.status_lists.get(claims["status"]["status_list"]["uri"])
+            policy = self.trust.registry.policies.get(policy_id or "")
+        except (CredentialError, KeyError, TypeError, ValueError):
+            return None
+        return _status_moment(token, policy, now) if token is not None and policy is not None else None
+
     def _policy(self, policy_id: str, now: int) -> Policy:
         approved = self.trust.registry.policies.get(policy_id)
         if approved is None:
@@ -224,6 +257,33 @@ class Desk:
         if not approved.is_valid_on(utc_day(now)):
             raise PolicyError(Reason.POLICY_EXPIRED, f"policy {policy_id!r} expired on {approved.valid_until}")
         return approved
+
+
+def _parts(proof: str) -> Presentation:
+    text = proof.strip()
+    return parse_qr_text(text) if is_qr_text(text) else parse_presentation(text, DEFAULT_LIMITS)
+
+
+def _credential_moment(reason: str, parts: Presentation, claims: Mapping[str, Any], now: int) -> float | None:
+    """For :meth:`Desk._moment_of`: the credential's expiry, its issue or start time ahead of
+    ``now``, or the key binding's issue time ahead of ``now``."""
+    if reason == "expired":
+        return _number(claims.get("exp"))
+    if reason == "not_yet_valid":
+        return max((t for t in (_number(claims.get("nbf")), _number(claims.get("iat"))) if t and t > now), default=None)
+    issued_at = _key_binding_claims(parts)[1]  # kb_not_fresh: only one from the future says clock
+    return issued_at if issued_at is not None and issued_at > now else None
+
+
+def _status_moment(token: StatusListToken, policy: Policy, now: int) -> int:
+    """When a stale status list stopped being enough: its ``exp``, or its ``iat`` plus the policy's age."""
+    if token.expires_at is not None and now >= token.expires_at:
+        return token.expires_at
+    return token.issued_at + policy.max_status_age
+
+
+def _number(value: object) -> float | None:
+    return value if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def _key_binding_claims(parts: Presentation) -> tuple[str | None, float | None]:

@@ -1,7 +1,9 @@
 """Trust sync: the one time a desk goes online. Everything is verified, then stored atomically.
 
-A desk trusts two keys it was given by hand, once: the issuer's (``--issuer-jwks``) and the
-policy board's (``--board-jwks``); both are pinned in the desk's data directory. A sync fetches
+A desk trusts two sets of keys, pinned at its first sync in the desk's data directory: the
+issuer's and the policy board's. It gets them either from the issuer's URL, checked against
+the fingerprint city IT gave it (``--fingerprint``: :func:`anchors_from`), or as files given by
+hand (``--issuer-jwks``, ``--board-jwks``). A sync fetches
 the issuer's signed trust bundle (``/trust``: current keys, status list locations, the signed
 policy registry), verifies it, then fetches the status lists it names (at most
 ``MAX_STATUS_LISTS``, all on the issuer's own origin), verifies each signature, refuses an
@@ -20,6 +22,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from cityid.files import write_atomic
+from cityid.fingerprint import FingerprintError, normalise_fingerprint, shortened, trust_fingerprint
 from credential import (
     CredentialError,
     KeySet,
@@ -113,6 +116,43 @@ def _origin(url: str) -> str | None:
     return f"{parts.scheme}://{parts.hostname}:{port}"
 
 
+def _document(text: str, what: str) -> dict[str, Any]:
+    try:
+        document = json.loads(text)
+    except ValueError:
+        document = None
+    if not isinstance(document, dict):
+        raise SyncError("unreadable_input", f"{what} is not a JSON object")
+    return document
+
+
+def anchors_from(source: str, fetch: Fetch, fingerprint: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The issuer's keys (``/.well-known/jwt-vc-issuer``) and the policy board's (``/registry``),
+    downloaded from the issuer URL ``source`` and trusted only when together they have the
+    ``fingerprint`` city IT gave the desk (``cityid/fingerprint.py``); else ``fingerprint_mismatch``."""
+    try:
+        expected = normalise_fingerprint(fingerprint)
+    except FingerprintError as exc:
+        raise SyncError(exc.reason, str(exc)) from None
+    if not _is_url(source):
+        raise SyncError("usage_error", "--fingerprint needs the issuer's URL (https://...), not a file")
+    base = source.rstrip("/")
+    metadata = _document(fetch(base + "/.well-known/jwt-vc-issuer"), "the issuer's metadata")
+    published = _document(fetch(base + "/registry"), "the issuer's published registry")
+    issuer_jwks, board_jwks = metadata.get("jwks"), published.get("board_jwks")
+    if not isinstance(issuer_jwks, dict) or not isinstance(board_jwks, dict):
+        raise SyncError(Reason.INVALID_KEY.value, f"{base} publishes no issuer keys or no policy board key")
+    try:
+        found = trust_fingerprint(issuer_jwks, board_jwks)
+    except CredentialError as exc:
+        raise SyncError(exc.reason.value, exc.message) from None
+    if found != expected:
+        raise SyncError("fingerprint_mismatch", f"the keys at {base} have the fingerprint {shortened(found)}, not "
+                        f"{shortened(expected)} as given: check the address and the fingerprint you typed, and ask "
+                        "city IT. Nothing was written")  # fmt: skip
+    return issuer_jwks, board_jwks
+
+
 def sync(
     source: str,
     data: Path,
@@ -121,13 +161,21 @@ def sync(
     now: int,
     issuer_jwks: Mapping[str, Any] | None = None,
     board_jwks: Mapping[str, Any] | None = None,
+    fingerprint: str | None = None,
 ) -> Trust:
-    """Fetch, verify and store the desk's trust; returns what was stored."""
+    """Fetch, verify and store the desk's trust; returns what was stored. The first sync pins
+    the keys: ``fingerprint`` (downloaded from the issuer URL, checked against it) or
+    ``issuer_jwks`` and ``board_jwks`` given by hand; later syncs need neither."""
+    if fingerprint is not None:
+        if issuer_jwks is not None or board_jwks is not None:
+            raise SyncError("usage_error", "give --fingerprint, or --issuer-jwks and --board-jwks, not both")
+        issuer_jwks, board_jwks = anchors_from(source, fetch, fingerprint)
     stored = _read(data)
     anchors = issuer_jwks or stored.get("issuer_keys")
     board = board_jwks or stored.get("board_jwks")
     if anchors is None or board is None:
-        raise SyncError("usage_error", "the first sync needs --issuer-jwks and --board-jwks (pinned afterwards)")
+        raise SyncError("usage_error", "the first sync needs the city's --fingerprint (or --issuer-jwks and "
+                        "--board-jwks); the keys are pinned afterwards")  # fmt: skip
     if stored.get("board_jwks") and board_jwks and dict(board_jwks) != stored["board_jwks"]:
         raise SyncError("board_key_changed", "this policy board key differs from the one this desk trusts")
     package = gather(source, fetch, anchors)

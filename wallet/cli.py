@@ -11,12 +11,14 @@ one, imported when a command runs.
 from __future__ import annotations
 
 import getpass
+import hashlib
 import json
 import os
 import secrets
 import sys
 import time
-from contextlib import AbstractContextManager
+from collections.abc import Collection, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -25,6 +27,7 @@ from rich.table import Table
 from rich.text import Text
 
 from cityid.console import console, errors, printable
+from cityid.exits import EXIT_INTERRUPTED
 from cityid.i18n import LANGUAGES, Translate, choose_language, translator
 
 if TYPE_CHECKING:
@@ -32,7 +35,8 @@ if TYPE_CHECKING:
     from policies import Policy, Registry
 
     from .present import Proof
-    from .store import Wallet
+    from .store import Wallet, WalletError
+    from .trust import Published
 
 app = typer.Typer(help="The resident's wallet: credentials, consent and proofs.", no_args_is_help=True)
 
@@ -49,12 +53,14 @@ LangOption = Annotated[
 RegistryOption = Annotated[
     Path | None,
     typer.Option("--registry", metavar="FILE", show_default=False,
-                 help="A newer signed policy registry to accept (kept in the wallet; older ones are refused)."),
+                 help="A signed policy registry from a file (not needed: by default the wallet fetches the list of "
+                 "approved policies from the city's service it enrolled with, at most once a day; older ones are "
+                 "refused)."),
 ]  # fmt: skip
 BoardOption = Annotated[
     Path | None,
     typer.Option("--board-jwks", metavar="FILE", show_default=False,
-                 help="The policy board's public key, pinned the first time it is given."),
+                 help="The policy board's public key, with --registry (pinned the first time, like the one fetched)."),
 ]  # fmt: skip
 PngOption = Annotated[Path | None, typer.Option(metavar="FILE", help="Also write the proof's QR code as PNG.")]
 SvgOption = Annotated[Path | None, typer.Option(metavar="FILE", help="Also write the proof's QR code as SVG.")]
@@ -92,8 +98,14 @@ def _lock(path: Path) -> AbstractContextManager[None]:
 
 def _open_wallet(wallet: Path | None) -> tuple[Path, str]:
     """The wallet's path and the passphrase (asked once, before the lock is taken), for a
-    command that reads the store with ``load`` inside ``with _lock(path)`` and may save it back."""
-    return _wallet_path(wallet), _passphrase(new=False)
+    command that reads the store with ``load`` inside ``with _lock(path)`` and may save it back.
+    A wallet that is not there is ``no_wallet`` before any passphrase is asked for (not a wrong
+    passphrase, nor an empty wallet with no registry)."""
+    from .store import require_wallet  # noqa: PLC0415
+
+    path = _wallet_path(wallet)
+    require_wallet(path)
+    return path, _passphrase(new=False)
 
 
 def _passphrase(*, new: bool, variable: str = "CITYID_WALLET_PASSPHRASE", prompt: str = "Wallet passphrase: ") -> str:
@@ -110,10 +122,17 @@ def _passphrase(*, new: bool, variable: str = "CITYID_WALLET_PASSPHRASE", prompt
 
 
 def _fail(_: Translate, reason: str, message: str) -> typer.Exit:
-    from cityid.words import refusal  # noqa: PLC0415
+    """Say why the command stopped, in the resident's words, and exit as every command does
+    (``cityid.exits``). Called while the error is handled: a time refusal that carries its
+    ``moment`` (the request's expiry) near this device's time also asks to check the clock."""
+    from cityid.exits import exit_code  # noqa: PLC0415
+    from cityid.words import clock_hint, clock_in_doubt, refusal  # noqa: PLC0415
 
-    errors.print(Text.assemble((_("Refused"), "bold red"), f" [{reason}] ", printable(refusal(_, reason) or message)))
-    return typer.Exit(2 if reason in {"usage_error", "unreadable_input", "too_large", "unwritable_output"} else 1)
+    words, now = refusal(_, reason) or message, time.time()
+    if clock_in_doubt(reason, moment=getattr(sys.exception(), "moment", None), now=now):
+        words = f"{words} {clock_hint(_, now)}"
+    errors.print(Text.assemble((_("Refused"), "bold red"), f" [{reason}] ", printable(words)))
+    return typer.Exit(exit_code(reason))
 
 
 def _run(language: str, action: Any) -> None:
@@ -150,18 +169,65 @@ def _registry(store: Wallet, registry: Path | None, board_jwks: Path | None, now
     return current_registry(store, now=now)
 
 
+REGISTRY_FETCH_TIMEOUT = 15
+"""Seconds the wallet waits for its issuer's ``/registry`` before it counts as offline."""
+
+
 def _store_and_registry(
-    path: Path, passphrase: str, registry: Path | None, board_jwks: Path | None, now: int
+    _: Translate, path: Path, passphrase: str, registry: Path | None, board_jwks: Path | None, now: int
 ) -> tuple[Wallet, Registry]:
-    """The store and the approved registry (a newer one given is kept, under the wallet's lock,
-    even if the resident then says no)."""
-    from .store import load, save  # noqa: PLC0415
+    """The store and the approved registry: the files given, or the one held, or (none held, or
+    stale: ``wallet/trust.py``) the one the wallet's issuer publishes, fetched with no lock held.
+    A newer registry is kept, under the wallet's lock, even if the resident then says no."""
+    from .store import WalletError, load, save  # noqa: PLC0415
+    from .trust import accept_published, current_registry, held_while_offline, home_issuer, is_stale  # noqa: PLC0415
 
     with _lock(path):
         store = load(path, passphrase)
-        approved = _registry(store, registry, board_jwks, now)
+        if registry is not None or board_jwks is not None:
+            approved = _registry(store, registry, board_jwks, now)
+            save(path, passphrase, store)
+            return store, approved
+        issuer = home_issuer(store)
+        if issuer is None or not is_stale(store, now=now):  # no issuer to ask, or no need to
+            return store, current_registry(store, now=now)
+    published = _ask_for_registry(issuer)
+    with _lock(path):  # read again: whatever ran meanwhile is kept
+        store = load(path, passphrase)
+        if isinstance(published, WalletError):
+            try:
+                return store, held_while_offline(store, published, now=now)
+            except WalletError as exc:
+                raise _Refused(exc.reason, _offline_message(_, exc.reason) or exc.message) from None
+        approved = accept_published(store, published, now=now)
         save(path, passphrase, store)
     return store, approved
+
+
+def _ask_for_registry(issuer: str) -> Published | WalletError:
+    """What ``issuer`` publishes at ``/registry``, or the :class:`WalletError` saying why not."""
+    import httpx  # noqa: PLC0415 - the HTTP client loads only when the wallet goes online
+
+    from .store import WalletError  # noqa: PLC0415
+    from .trust import fetch_registry  # noqa: PLC0415
+
+    try:
+        with httpx.Client(timeout=REGISTRY_FETCH_TIMEOUT, follow_redirects=False) as client:
+            return fetch_registry(issuer, client)
+    except WalletError as exc:
+        if exc.reason == "issuer_unreachable":
+            return exc
+        raise
+
+
+def _offline_message(_: Translate, reason: str) -> str | None:
+    if reason == "no_registry":
+        return _("This wallet has no list of approved policies yet. Go online once, so that it can fetch one from the "
+                 "city, then try again.")  # fmt: skip
+    if reason == "registry_offline":
+        return _("This wallet's list of approved policies has expired and the city's service could not be reached. "
+                 "Go online once, then try again.")  # fmt: skip
+    return None
 
 
 def _consent(_: Translate, language: str, policy: Policy, claims: tuple[str, ...], audience: str, screen: Any) -> None:
@@ -199,7 +265,8 @@ def _agree(_: Translate, language: str, yes: bool, question: str | None = None, 
         return
     agreed: bool | None = None
     for _attempt in range(ASKS):
-        screen.print(f"{question or _('Share these with this desk?')} {yes_no_hint(_)} ", end="")
+        # Not markup: rich would take "[y/n]" for a style tag and print nothing of it.
+        screen.print(f"{question or _('Share these with this desk?')} {yes_no_hint(_)} ", end="", markup=False)
         try:
             typed = sys.stdin.readline()
         except KeyboardInterrupt:
@@ -288,53 +355,190 @@ def _low_batch(_: Translate, remaining: int, type_name: str) -> None:
         errors.print(Text(f"{message} ({type_name})", style="yellow"))
 
 
-@app.command("receive")
-def receive(
-    offer: Annotated[str, typer.Argument(help="The clerk's offer: openid-credential-offer://... (from its QR code).")],
-    pin: Annotated[str, typer.Option(help="The PIN the clerk told you.")],
-    count: Annotated[int, typer.Option(min=1, max=20, help="Credentials of each type: one per future proof.")] = 10,
-    wallet: WalletOption = None,
-    lang: LangOption = None,
-) -> None:
-    """Receive your credentials: redeem the clerk's offer and keep the batch, encrypted, on this device."""
+def _receive_offer(_: Translate, path: Path, text: str | None, pin: str | None, *, count: int, wait: float) -> None:
+    """Receive, or finish receiving, a batch (``receive.py``): each step is kept in the wallet file
+    (``_Wallet``), so a stopped receive resumes and nothing that another command saved meanwhile is lost."""
+    import httpx  # noqa: PLC0415 - the HTTP client loads only when the wallet goes online
 
-    def action(_: Translate) -> None:
-        import httpx  # noqa: PLC0415 - the HTTP client loads only when the wallet goes online
+    from . import receive as receiving  # noqa: PLC0415
+    from .schema import MAX_CREDENTIALS  # noqa: PLC0415
+    from .store import WalletError  # noqa: PLC0415
 
-        from cityid.keyfile import private_jwk  # noqa: PLC0415
-
-        from .receive import normalise_pin, parse_offer  # noqa: PLC0415
-        from .receive import receive as fetch  # noqa: PLC0415
-        from .schema import MAX_CREDENTIALS  # noqa: PLC0415
-        from .store import WalletError, load, save  # noqa: PLC0415
-
-        path = _wallet_path(wallet)
-        parsed = parse_offer(offer)
-        typed_pin = normalise_pin(parsed, pin)  # before anything is sent: a typo spends no try
-        passphrase = _passphrase(new=not path.exists())
-        with _lock(path):  # a wrong passphrase or a full wallet stops here, before the PIN is spent
-            store = load(path, passphrase)
+    parsed = receiving.parse_offer(text) if text is not None else None
+    # A typo that cannot be the PIN is refused here, before anything is sent: it spends no try.
+    typed_pin = receiving.normalise_pin(parsed, pin) if parsed is not None and pin is not None else None
+    wallet = _Wallet(path, _passphrase(new=not path.exists()))
+    now = int(time.time())
+    store = wallet.read()  # a wrong passphrase or a full wallet stops here, before the PIN is spent
+    progress = receiving.find_pending(store, parsed.code if parsed is not None else None)
+    if progress is None:
+        if text is None or parsed is None:
+            raise _Refused("usage_error", "give the clerk's offer (openid-credential-offer://... or --from FILE): "
+                           "this wallet has no receive to finish")  # fmt: skip
         if len(store.credentials) + count * len(parsed.configurations) > MAX_CREDENTIALS:
             raise WalletError("wallet_full", f"this wallet cannot hold more than {MAX_CREDENTIALS} credentials")
+        progress = receiving.Progress.start(text.strip(), count, now=now)
+    if progress.expired(now) and not progress.finished():
+        _keep_receive(wallet, progress, [], finished=True)
+        raise WalletError("offer_expired", receiving.OFFER_EXPIRED)
+    if progress.access_token is None and typed_pin is None:
+        typed_pin = receiving.normalise_pin(progress.offer, pin if pin is not None else _ask_pin())
+
+    kept: list[str] = []  # the credentials this run kept, forgotten again if the issuer proves untrustworthy
+
+    def keep(current: receiving.Progress, received: list[receiving.Received]) -> None:
+        _keep_receive(wallet, current, received, finished=False)
+        kept.extend(item.credential for item in received)
+
+    def busy(seconds: int) -> None:
+        message = _("The city's service is busy; trying again in {seconds} s", seconds=seconds)
+        errors.print(Text(message, style="yellow"))
+
+    keep(progress, [])  # the offer is kept before anything is sent
+    asked = progress.count
+    try:
         with httpx.Client(timeout=30, follow_redirects=False) as client:  # no lock held while online
-            received = fetch(parsed, typed_pin, count=count, client=client)
-        now = int(time.time())
-        with _lock(path):  # read again: whatever ran meanwhile is kept, and so is this batch
-            store = load(path, passphrase)
-            for item in received:
-                store.credentials.append({"type": item.configuration, "issuer": parsed.issuer,
-                                          "credential": item.credential, "device_key": private_jwk(item.device_key),
-                                          "used": False, "received_at": now})  # fmt: skip
-            save(path, passphrase, store)
-        counts: dict[str, int] = {}
+            receiving.receive(progress.offer, typed_pin, count=progress.count, client=client, progress=progress,
+                              keep=keep, patience=receiving.Patience(wait, on_wait=busy))  # fmt: skip
+    except WalletError as exc:
+        if exc.reason in receiving.FINISHED | receiving.DISTRUSTED:  # it can never finish: the wallet forgets it
+            _keep_receive(wallet, progress, [], finished=True,
+                          forget=kept if exc.reason in receiving.DISTRUSTED else ())  # fmt: skip
+        raise
+    _keep_receive(wallet, progress, [], finished=True)
+    if progress.count < asked:
+        clamped = _("The city sends at most {size} credentials of each type at a time, so you received {size}, "
+                    "not {count}.", size=progress.count, count=asked)  # fmt: skip
+        errors.print(Text(clamped, style="yellow"))
+    summary = ", ".join(f"{progress.count} {name}" for name in progress.offer.configurations if name in progress.done)
+    console.print(f"Received {summary} credentials from {progress.offer.issuer}; kept encrypted in {path}.")
+
+
+class _Wallet:
+    """One command's wallet file, read again under the lock before each save (so nothing another
+    command saved is lost) but opened again (scrypt: slow, on a phone) only when its bytes
+    changed since this command last read or saved it. Each save seals with a fresh salt, so
+    equal bytes mean no other save came between."""
+
+    def __init__(self, path: Path, passphrase: str) -> None:
+        self.path, self.passphrase = path, passphrase
+        self._seen: tuple[bytes, Wallet] | None = None
+
+    def read(self) -> Wallet:
+        with _lock(self.path):
+            return self._load()
+
+    @contextmanager
+    def editing(self) -> Iterator[Wallet]:
+        """The wallet, under the lock, saved when the block ends (not saved if it raises)."""
+        from .store import save  # noqa: PLC0415
+
+        with _lock(self.path):
+            store = self._load()
+            self._seen = None  # until it is saved, the copy in memory is not the file
+            yield store
+            save(self.path, self.passphrase, store)
+            self._remember(store)
+
+    def _load(self) -> Wallet:
+        from .store import load  # noqa: PLC0415
+
+        if self._seen is not None and self._seen[0] == self._digest():
+            return self._seen[1]
+        store = load(self.path, self.passphrase)
+        self._remember(store)
+        return store
+
+    def _remember(self, store: Wallet) -> None:
+        digest = self._digest()
+        self._seen = None if digest is None else (digest, store)
+
+    def _digest(self) -> bytes | None:
+        try:
+            return hashlib.sha256(self.path.read_bytes()).digest()
+        except OSError:
+            return None
+
+
+def _keep_receive(
+    wallet: _Wallet, progress: Any, received: list[Any], *, finished: bool, forget: Collection[str] = ()
+) -> None:
+    """Save a receive's step: the credentials just received (less those to ``forget``), and its
+    progress (or, once ``finished``, none)."""
+    from cityid.keyfile import private_jwk  # noqa: PLC0415
+
+    from .receive import drop_pending, keep_pending  # noqa: PLC0415
+
+    now = int(time.time())
+    with wallet.editing() as store:
+        store.credentials = [entry for entry in store.credentials if entry["credential"] not in forget]
         for item in received:
-            counts[item.configuration] = counts.get(item.configuration, 0) + 1
-        if any(number < count for number in counts.values()):
-            clamped = _("The city sends at most {size} credentials of each type at a time, so you received {size}, "
-                        "not {count}.", size=min(counts.values()), count=count)  # fmt: skip
-            errors.print(Text(clamped, style="yellow"))
-        summary = ", ".join(f"{number} {name}" for name, number in counts.items())
-        console.print(f"Received {summary} credentials from {parsed.issuer}; kept encrypted in {path}.")
+            store.credentials.append({"type": item.configuration, "issuer": progress.offer.issuer,
+                                      "credential": item.credential, "device_key": private_jwk(item.device_key),
+                                      "used": False, "received_at": now})  # fmt: skip
+        if finished:
+            drop_pending(store, progress)
+        else:
+            keep_pending(store, progress)
+
+
+def _ask_pin() -> str:
+    """The PIN, typed by the resident (never kept)."""
+    if not sys.stdin.isatty():
+        raise _Refused("usage_error", "give the PIN the clerk told you with --pin")
+    return getpass.getpass("PIN: ")
+
+
+@app.command("receive")
+def receive(
+    offer: Annotated[
+        str | None, typer.Argument(help="The clerk's offer: openid-credential-offer://... (from its QR code).")
+    ] = None,
+    *,
+    pin: Annotated[
+        str | None, typer.Option(help="The PIN the clerk told you (asked when needed).", show_default=False)
+    ] = None,
+    count: Annotated[int, typer.Option(min=1, max=20, help="Credentials of each type: one per future proof.")] = 10,
+    wait: Annotated[
+        float,
+        typer.Option(
+            "--wait",
+            min=0,
+            max=3600,
+            metavar="SECONDS",
+            help="How long to keep trying while the city's service is busy or out of reach.",
+        ),
+    ] = 120,
+    wallet: WalletOption = None,
+    lang: LangOption = None,
+    offer_from: Annotated[
+        str | None,
+        typer.Option(
+            "--from",
+            metavar="FILE",
+            show_default=False,
+            help="Read the offer from a photo or screenshot of its QR code, or a text file; - for stdin.",
+        ),
+    ] = None,
+) -> None:
+    """Receive your credentials: redeem the clerk's offer and keep the batch, encrypted, on this device.
+
+    A receive that was stopped (Ctrl-C, a flat battery, the city's service restarting) goes on
+    where it stopped: run ``cityid wallet receive`` again, with no offer (or the same one), within
+    the city's time for the offer. The PIN is asked again only if the city never answered it.
+    """
+
+    def action(_: Translate) -> None:
+        from .offer_source import read_offer  # noqa: PLC0415
+
+        text = read_offer(offer_from) if offer_from is not None else offer
+        try:
+            _receive_offer(_, _wallet_path(wallet), text, pin, count=count, wait=wait)
+        except (KeyboardInterrupt, SystemExit) as stop:  # Ctrl-C: the CLI's handler raises SystemExit(130)
+            if isinstance(stop, SystemExit) and stop.code != EXIT_INTERRUPTED:
+                raise
+            errors.print(_("Stopped. Run `cityid wallet receive` again to finish: your offer is kept."))
+            raise typer.Exit(EXIT_INTERRUPTED) from None
 
     _run(choose_language(lang), action)
 
@@ -366,10 +570,12 @@ def present_command(
         from policies import check_request  # noqa: PLC0415
 
         now = int(time.time())
-        path, passphrase = _open_wallet(wallet)
         text = read_text_or_qr(request, what="desk request", prefix=REQUEST_PREFIX)
-        desk_request = decode_request_text(text.lstrip().rstrip("\r\n"))
-        store, approved_registry = _store_and_registry(path, passphrase, registry, board_jwks, now)
+        desk_request = decode_request_text(
+            text.lstrip().rstrip("\r\n")
+        )  # a damaged code: said before anything is asked
+        path, passphrase = _open_wallet(wallet)
+        store, approved_registry = _store_and_registry(_, path, passphrase, registry, board_jwks, now)
         policy = check_request(desk_request, approved_registry, now=now)
         proof = _share(_, language, path, passphrase, store, policy, desk_request, now=now, yes=yes, as_json=as_json)
         _output(_, proof.qr_text, png=png, svg=svg, as_json=as_json,
@@ -405,7 +611,7 @@ def show(
 
         now = int(time.time())
         path, passphrase = _open_wallet(wallet)
-        store, approved_registry = _store_and_registry(path, passphrase, registry, board_jwks, now)
+        store, approved_registry = _store_and_registry(_, path, passphrase, registry, board_jwks, now)
         known = approved_registry.policies.get(policy)
         if known is None:
             raise _Refused("unknown_policy", f"policy {policy!r} is not in the approved registry")
@@ -451,7 +657,7 @@ def print_command(
 
         now = int(time.time())
         path, passphrase = _open_wallet(wallet)
-        store, approved_registry = _store_and_registry(path, passphrase, registry, board_jwks, now)
+        store, approved_registry = _store_and_registry(_, path, passphrase, registry, board_jwks, now)
         approved = approved_registry.policies.get(policy)
         if approved is None:
             raise _Refused("unknown_policy", f"policy {policy!r} is not in the approved registry")
@@ -512,9 +718,15 @@ def list_command(
                              "expires_at": checked.expires_at, "valid": True}  # fmt: skip
             except CredentialError:  # expired or damaged: reported, not fatal for a listing
                 registry["valid"] = False
+        from .receive import pending_summary  # noqa: PLC0415
+
+        pending = pending_summary(store)
         if as_json:
-            sys.stdout.write(json.dumps({"cards": cards, "registry": registry}) + "\n")
+            sys.stdout.write(json.dumps({"cards": cards, "registry": registry, "pending": pending}) + "\n")
             return
+        if pending:
+            unfinished = _("A receive is not finished: run `cityid wallet receive` to finish it.")
+            errors.print(Text(unfinished, style="yellow"))
         if not cards:
             console.print(_("No cards in this wallet yet."))
         table = Table(show_header=True, header_style="bold")

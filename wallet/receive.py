@@ -6,19 +6,32 @@ serves two credentials of a grant, across its types. It checks every credential 
 any: the issuer's signature, the issuer and the type, and that it is bound to exactly the key the
 wallet made for it. The code, the PIN and the keys go only to https:// addresses (or http:// to
 this computer, for a local issuer).
+
+A receive can be stopped at any step (Ctrl-C, a flat battery, an issuer that restarts), so
+what it has got so far is a :class:`Progress` that the caller keeps at each step: the offer,
+then the access token, then each type's device keys before their proofs are sent, then each
+type's credentials once they check. Given that progress again, ``receive`` goes on where it
+stopped: the issuer gives the same access token for the same code and PIN, and a fresh batch
+for a type whose answer was lost (revoking the batch that never arrived). Every step is safe
+to repeat, so a busy issuer (503, ``Retry-After`` honoured) or one out of reach is tried again
+with backoff until :class:`Patience` runs out. Last, the wallet tells the issuer it kept each
+type (OpenID4VCI ``credential_accepted``), and the issuer deletes the resident's claims.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
+from cityid.keyfile import private_jwk, signing_key_from_jwk
 from credential import (
     CREDENTIAL_TYPES,
     DEFAULT_LIMITS,
@@ -31,7 +44,8 @@ from credential import (
     verify_jwt,
 )
 
-from .store import WalletError
+from .schema import MAX_PENDING
+from .store import Wallet, WalletError
 
 PRE_AUTHORIZED = "urn:ietf:params:oauth:grant-type:pre-authorized_code"
 PROOF_TYP = "openid4vci-proof+jwt"
@@ -39,6 +53,16 @@ MAX_OFFER_CHARS = 4096
 MAX_URL_CHARS = 2048
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 """The only hosts the wallet talks to over plain http: this computer, for a local issuer."""
+DEFAULT_WAIT = 120.0
+"""Seconds ``receive`` keeps trying a busy or unreachable issuer, in all."""
+RETRY_CAP = 30.0
+"""The longest pause between two tries, whatever ``Retry-After`` asks for."""
+FINISHED = frozenset({"offer_unknown", "offer_locked", "offer_expired", "resume_limit"})
+"""Reasons after which an unfinished receive can never finish: the wallet forgets it."""
+DISTRUSTED = frozenset({"wrong_device_key", "invalid_credential"})
+"""Reasons that show the issuer sent what no wallet may keep (a credential bound to the wrong key
+could link two): the whole receive is forgotten, the types already kept included."""
+OFFER_EXPIRED = "this offer's time is up: ask the clerk for a new one"
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +80,77 @@ class Received:
     configuration: str
     credential: str
     device_key: SigningKey
+
+
+@dataclass
+class Progress:
+    """An unfinished receive, as the wallet keeps it in its sealed file. Never the PIN.
+
+    ``device_keys`` are the keys whose proofs may be on their way (kept before they are sent);
+    ``done`` maps each type the wallet holds to the ``notification_id`` it came with.
+    """
+
+    text: str
+    """The offer as the clerk gave it (``openid-credential-offer://...``)."""
+    offer: Offer
+    count: int
+    started_at: int
+    access_token: str | None = None
+    expires_at: int | None = None
+    """When the issuer's resume window ends (from the token's ``expires_in``)."""
+    device_keys: dict[str, list[SigningKey]] = field(default_factory=dict)
+    done: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def start(cls, text: str, count: int, *, now: int) -> Progress:
+        return cls(text, parse_offer(text), count, now)
+
+    def finished(self) -> bool:
+        return set(self.done) >= set(self.offer.configurations)
+
+    def expired(self, now: int) -> bool:
+        return self.expires_at is not None and now >= self.expires_at
+
+    def to_json(self) -> dict[str, Any]:
+        document: dict[str, Any] = {"offer": self.text, "count": self.count, "started_at": self.started_at}
+        if self.access_token is not None:
+            document["access_token"] = self.access_token
+        if self.expires_at is not None:
+            document["expires_at"] = self.expires_at
+        if self.device_keys:
+            document["device_keys"] = {name: [private_jwk(k) for k in keys] for name, keys in self.device_keys.items()}
+        if self.done:
+            document["done"] = dict(self.done)
+        return document
+
+    @classmethod
+    def from_json(cls, document: dict[str, Any]) -> Progress:
+        """The progress a wallet document holds (already checked by ``schema.py``)."""
+        progress = cls.start(document["offer"], document["count"], now=document["started_at"])
+        progress.access_token, progress.expires_at = document.get("access_token"), document.get("expires_at")
+        progress.device_keys = {name: [signing_key_from_jwk(jwk) for jwk in keys]
+                                for name, keys in document.get("device_keys", {}).items()}  # fmt: skip
+        progress.done = dict(document.get("done", {}))
+        return progress
+
+
+Keep = Callable[[Progress, list[Received]], None]
+"""Saves the progress and the credentials just received (all at once, atomically)."""
+
+
+def _keep_nothing(_progress: Progress, _received: list[Received]) -> None:
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Patience:
+    """How long ``receive`` tries again when the issuer is busy (503) or cannot be reached."""
+
+    wait: float = DEFAULT_WAIT
+    """Seconds in all, from the start of the receive."""
+    on_wait: Callable[[int], None] | None = None
+    """Told how many seconds the wallet waits before it tries again."""
+    sleep: Callable[[float], None] = time.sleep
 
 
 def parse_offer(text: str) -> Offer:
@@ -141,8 +236,19 @@ def _json(response: httpx.Response, what: str) -> dict[str, Any]:
     if response.status_code >= 400 or not isinstance(body, dict):
         reason = body.get("reason", "issuer_refused") if isinstance(body, dict) else "issuer_refused"
         message = body.get("error_description", "") if isinstance(body, dict) else ""
-        raise WalletError(str(reason), f"the issuer refused {what}: {message or response.status_code}")
+        raise _refusal(str(reason), str(message or response.status_code), what)
     return body
+
+
+def _refusal(reason: str, message: str, what: str) -> WalletError:
+    """The issuer's refusal in the resident's terms: an offer already used is not a wrong PIN."""
+    if reason == "offer_unknown":
+        return WalletError(reason, "this offer was already used (or its time is up): ask the clerk for a new one")
+    if reason == "wrong_pin":  # the issuer's message says how many tries are left
+        return WalletError(reason, f"{message}: check the PIN the clerk told you and type it again")
+    if reason == "invalid_token":  # the grant is gone: its window ended, or the clerk revoked the batch
+        return WalletError("offer_expired", OFFER_EXPIRED)
+    return WalletError(reason, f"the issuer refused {what}: {message}")
 
 
 def _key_proof(key: SigningKey, issuer: str, nonce: str, now: int) -> str:
@@ -155,63 +261,217 @@ def new_device_key() -> SigningKey:
 
 
 def receive(
-    offer: Offer, pin: str, *, count: int, client: httpx.Client, new_key: Callable[[], SigningKey] = new_device_key
+    offer: Offer,
+    pin: str | None,
+    *,
+    count: int,
+    client: httpx.Client,
+    new_key: Callable[[], SigningKey] = new_device_key,
+    progress: Progress | None = None,
+    keep: Keep = _keep_nothing,
+    patience: Patience = Patience(),
 ) -> list[Received]:
     """Redeem ``offer`` with ``pin`` and fetch ``count`` credentials of every offered type.
 
     ``count`` is clamped to the issuer's published ``batch_credential_issuance.batch_size``:
-    the issuer issues each type once per grant, so asking for more would refuse the whole call
-    after the PIN was spent, and the batch with it (the caller sees fewer than ``count``).
-    Every credential gets its own key from ``new_key``; a repeated key stops the grant before
-    anything is sent. All or nothing: one credential that does not check refuses the batch.
+    asking for more would be refused after the PIN was spent (the caller sees fewer than
+    ``count``). Every credential gets its own key from ``new_key``; a repeated key stops the
+    grant before anything is sent. One credential that does not check refuses its type.
+
+    ``keep`` is called with ``progress`` after each step (see the module docstring), and with
+    each type's credentials as soon as they check; given the same ``progress`` again, a stopped
+    receive goes on (``pin`` may then be None once the progress holds the access token). The
+    credentials returned are those received by this call. A busy or unreachable issuer is tried
+    again until ``patience`` runs out.
     """
-    device_keys = {configuration: [new_key() for _ in range(count)] for configuration in offer.configurations}
-    batch = [key.public_jwk() for keys in device_keys.values() for key in keys]
-    if len({json.dumps(jwk, sort_keys=True) for jwk in batch}) != len(batch):
-        raise WalletError("device_key_reused", "the wallet made the same device key twice: nothing was sent")
+    progress = progress or Progress("", offer, count, int(time.time()))
+    fetching = [name for name in offer.configurations if name not in progress.done]
+    progress.device_keys = {name: [new_key() for _ in range(progress.count)] for name in fetching}
+    _distinct(progress)
+    made = [key.public_jwk() for keys in progress.device_keys.values() for key in keys]
+    calls = _Calls(client, patience)
     try:
-        issuer_metadata = _json(client.get(f"{offer.issuer}/.well-known/openid-credential-issuer"), "metadata")
-        size = batch_size(issuer_metadata) or count
-        if size < count:  # the keys beyond the issuer's batch size are never sent, never used
-            device_keys = {configuration: keys[:size] for configuration, keys in device_keys.items()}
-            batch = [key.public_jwk() for keys in device_keys.values() for key in keys]
-        server = _json(client.get(f"{offer.issuer}/.well-known/oauth-authorization-server"), "metadata")
-        keys = KeySet.from_jwks(_json(client.get(f"{offer.issuer}/.well-known/jwt-vc-issuer"), "its keys"))
-        token_endpoint = _endpoint(server.get("token_endpoint"), "token_endpoint")
-        credential_endpoint = _endpoint(issuer_metadata.get("credential_endpoint"), "credential_endpoint")
-        token = _json(
-            client.post(token_endpoint, data={
-                "grant_type": PRE_AUTHORIZED, "pre-authorized_code": offer.code, "tx_code": pin,
-            }),
-            "the PIN",
-        )  # fmt: skip
-        access_token, nonce = token["access_token"], token["c_nonce"]
+        issuer_metadata = calls.json("GET", f"{offer.issuer}/.well-known/openid-credential-issuer", "metadata")
+        size = batch_size(issuer_metadata) or progress.count
+        if size < progress.count:  # the keys beyond the issuer's batch size are never sent, never used
+            progress.count = size
+            progress.device_keys = {name: keys[:size] for name, keys in progress.device_keys.items()}
+        server = calls.json("GET", f"{offer.issuer}/.well-known/oauth-authorization-server", "metadata")
+        keys = KeySet.from_jwks(calls.json("GET", f"{offer.issuer}/.well-known/jwt-vc-issuer", "its keys"))
+        endpoints = _Endpoints.of(server, issuer_metadata)
+        nonce = _access(calls, endpoints, progress, pin)
+        keep(progress, [])
         received: list[Received] = []
-        for configuration, wanted in device_keys.items():
-            now = int(time.time())
-            body = _json(
-                client.post(
-                    credential_endpoint,
-                    headers={"Authorization": f"Bearer {access_token}"},
-                    json={
-                        "credential_configuration_id": configuration,
-                        "proofs": {"jwt": [_key_proof(k, offer.issuer, nonce, now) for k in wanted]},
-                    },
-                ),
-                f"the {configuration} credentials",
-            )
-            issued = [entry["credential"] for entry in body["credentials"]]
-            if len(issued) != len(wanted):
-                raise WalletError("issuer_refused", "the issuer sent a different number of credentials")
-            for credential, device_key in zip(issued, wanted, strict=True):
-                _check(credential, keys, configuration, device_key, batch, offer.issuer)
-                received.append(Received(configuration, credential, device_key))
-            nonce = body.get("c_nonce", nonce)
+        for configuration in fetching:
+            batch, nonce = _fetch(calls, endpoints, progress, configuration, nonce, keys, new_key, keep, made)
+            del progress.device_keys[configuration]
+            keep(progress, batch)
+            received += batch
+        _accept(calls, endpoints, progress)
     except httpx.HTTPError as exc:
         raise WalletError("issuer_unreachable", f"cannot reach the issuer: {type(exc).__name__}") from None
     except (KeyError, TypeError) as exc:
         raise WalletError("issuer_refused", f"the issuer's answer is incomplete ({exc})") from None
     return received
+
+
+def _distinct(progress: Progress) -> None:
+    batch = [key.public_jwk() for keys in progress.device_keys.values() for key in keys]
+    if len({json.dumps(jwk, sort_keys=True) for jwk in batch}) != len(batch):
+        raise WalletError("device_key_reused", "the wallet made the same device key twice: nothing was sent")
+
+
+@dataclass(frozen=True, slots=True)
+class _Endpoints:
+    token: str
+    credential: str
+    nonce: str | None
+    notification: str | None
+
+    @classmethod
+    def of(cls, server: dict[str, Any], issuer_metadata: dict[str, Any]) -> _Endpoints:
+        optional = {name: _endpoint(issuer_metadata[name], name) if name in issuer_metadata else None
+                    for name in ("nonce_endpoint", "notification_endpoint")}  # fmt: skip
+        return cls(_endpoint(server.get("token_endpoint"), "token_endpoint"),
+                   _endpoint(issuer_metadata.get("credential_endpoint"), "credential_endpoint"),
+                   optional["nonce_endpoint"], optional["notification_endpoint"])  # fmt: skip
+
+
+def _access(calls: _Calls, endpoints: _Endpoints, progress: Progress, pin: str | None) -> str | None:
+    """The access token (from ``/token``, unless the progress holds it) and its nonce, if known."""
+    if progress.access_token is not None:
+        return None  # the saved nonce may have been used by a request whose answer was lost
+    if pin is None:
+        raise WalletError("usage_error", "type the PIN the clerk told you")
+    form = {"grant_type": PRE_AUTHORIZED, "pre-authorized_code": progress.offer.code, "tx_code": pin}
+    token = calls.json("POST", endpoints.token, "the PIN", data=form)
+    access_token, nonce, lifetime = token["access_token"], token["c_nonce"], token.get("expires_in")
+    if not isinstance(access_token, str) or not isinstance(nonce, str):
+        raise TypeError("access_token or c_nonce")
+    progress.access_token = access_token
+    progress.expires_at = int(time.time()) + lifetime if type(lifetime) is int and lifetime > 0 else None
+    return nonce
+
+
+def _fetch(
+    calls: _Calls, endpoints: _Endpoints, progress: Progress, configuration: str, nonce: str | None, keys: KeySet,
+    new_key: Callable[[], SigningKey], keep: Keep, made: list[dict[str, str]],
+) -> tuple[list[Received], str | None]:  # fmt: skip
+    """One type's credentials, and the nonce for the next type. Each try after the first sends new
+    keys with a fresh nonce: the keys of a try whose answer was lost are never used again.
+    ``made``: every key this receive made, to say which mistake an issuer's wrong binding is."""
+    assert progress.access_token is not None
+    authorization = {"Authorization": f"Bearer {progress.access_token}"}
+    unused_nonce, last_nonce, tries = nonce, nonce, 0
+
+    def attempt() -> httpx.Response:
+        nonlocal unused_nonce, last_nonce, tries
+        if tries:
+            progress.device_keys[configuration] = [new_key() for _ in range(progress.count)]
+            _distinct(progress)
+            made.extend(key.public_jwk() for key in progress.device_keys[configuration])
+            keep(progress, [])  # kept before their proofs are sent
+        tries += 1
+        used = last_nonce = unused_nonce or _fresh_nonce(calls, endpoints, authorization)
+        unused_nonce = None  # a nonce serves one request, answered or not
+        wanted = progress.device_keys[configuration]
+        proofs = [_key_proof(key, progress.offer.issuer, used, int(time.time())) for key in wanted]
+        request = {"credential_configuration_id": configuration, "proofs": {"jwt": proofs}}
+        return calls.client.post(endpoints.credential, headers=authorization, json=request)
+
+    body = calls.json_of(attempt, f"the {configuration} credentials")
+    wanted = progress.device_keys[configuration]
+    issued = [entry["credential"] for entry in body["credentials"]]
+    if len(issued) != len(wanted):
+        raise WalletError("issuer_refused", "the issuer sent a different number of credentials")
+    for credential, device_key in zip(issued, wanted, strict=True):
+        _check(credential, keys, configuration, device_key, made, progress.offer.issuer)
+    notification_id = body.get("notification_id", "")
+    progress.done[configuration] = notification_id if isinstance(notification_id, str) else ""
+    next_nonce = body.get("c_nonce")
+    if not isinstance(next_nonce, str):  # an issuer with no nonce endpoint takes the same nonce again
+        next_nonce = last_nonce if endpoints.nonce is None else None
+    return [Received(configuration, c, k) for c, k in zip(issued, wanted, strict=True)], next_nonce
+
+
+def _fresh_nonce(calls: _Calls, endpoints: _Endpoints, authorization: dict[str, str]) -> str:
+    if endpoints.nonce is None:
+        raise WalletError("issuer_refused", "the issuer has no nonce endpoint, so this receive cannot go on")
+    nonce = calls.json("POST", endpoints.nonce, "a nonce", headers=authorization)["c_nonce"]
+    if not isinstance(nonce, str):
+        raise TypeError("c_nonce")
+    return nonce
+
+
+def _accept(calls: _Calls, endpoints: _Endpoints, progress: Progress) -> None:
+    """Tell the issuer the wallet kept each type (``credential_accepted``), so that it deletes the
+    resident's claims now. Best effort: it deletes them anyway when the resume window ends."""
+    if endpoints.notification is None or progress.access_token is None:
+        return
+    endpoint, authorization = endpoints.notification, {"Authorization": f"Bearer {progress.access_token}"}
+    for notification_id in filter(None, progress.done.values()):
+        accepted = {"notification_id": notification_id, "event": "credential_accepted"}
+
+        def notify(body: dict[str, str] = accepted) -> httpx.Response:
+            return calls.client.post(endpoint, headers=authorization, json=body)
+
+        try:
+            calls.send(notify)
+        except httpx.HTTPError:
+            return
+
+
+class _Calls:
+    """HTTP calls to the issuer, tried again with backoff while it is busy (503) or out of reach,
+    until the receive's ``patience`` runs out. Only steps that are safe to repeat go through here."""
+
+    def __init__(self, client: httpx.Client, patience: Patience) -> None:
+        self.client, self.patience = client, patience
+        self.deadline = time.monotonic() + patience.wait
+        self.tries = 0
+
+    def json(self, method: str, url: str, what: str, **options: Any) -> dict[str, Any]:
+        call = self.client.get if method == "GET" else self.client.post
+        return self.json_of(lambda: call(url, **options), what)
+
+    def json_of(self, make: Callable[[], httpx.Response], what: str) -> dict[str, Any]:
+        return _json(self.send(make), what)
+
+    def send(self, make: Callable[[], httpx.Response]) -> httpx.Response:
+        while True:
+            try:
+                response = make()
+            except httpx.TransportError:
+                if not self._pause(None):
+                    raise
+                continue
+            if response.status_code != 503:
+                self.tries = 0  # the issuer answered: the next outage starts its backoff afresh
+                return response
+            if not self._pause(_retry_after(response)):
+                return response
+
+    def _pause(self, asked: float | None) -> bool:
+        """Wait before the next try (``asked``: the issuer's ``Retry-After``); False when the
+        wait would go past the deadline."""
+        self.tries += 1
+        pause = min(RETRY_CAP, asked if asked is not None else 2.0 ** min(self.tries - 1, 5))
+        pause = min(RETRY_CAP, pause * random.uniform(1.0, 1.25))  # noqa: S311 - jitter, not a secret
+        if time.monotonic() + pause > self.deadline:
+            return False
+        if self.patience.on_wait is not None:
+            self.patience.on_wait(math.ceil(pause))
+        self.patience.sleep(pause)
+        return True
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    """``Retry-After`` in seconds (HTTP dates are not used by this issuer, and read as absent)."""
+    try:
+        value = float(response.headers.get("Retry-After", ""))
+    except ValueError:
+        return None
+    return value if 0 <= value < math.inf else None
 
 
 def batch_size(issuer_metadata: dict[str, Any]) -> int | None:
@@ -256,3 +516,36 @@ def _check(
         raise WalletError(
             "wrong_device_key", f"the issuer sent a {configuration} credential bound to {mistake}: nothing was kept"
         )
+
+
+def find_pending(store: Wallet, code: str | None) -> Progress | None:
+    """The wallet's unfinished receive of the offer with ``code``, or its oldest one when ``code``
+    is None; None when there is none."""
+    for entry in store.pending:
+        progress = Progress.from_json(entry)
+        if code is None or progress.offer.code == code:
+            return progress
+    return None
+
+
+def keep_pending(store: Wallet, progress: Progress) -> None:
+    """Put ``progress`` into ``store`` in place of the same offer's earlier progress."""
+    drop_pending(store, progress)
+    if len(store.pending) >= MAX_PENDING:
+        raise WalletError("too_many_pending", f"this wallet already has {MAX_PENDING} unfinished receives: "
+                          "run `cityid wallet receive` to finish them first")  # fmt: skip
+    store.pending.append(progress.to_json())
+
+
+def drop_pending(store: Wallet, progress: Progress) -> None:
+    store.pending = [entry for entry in store.pending if Progress.from_json(entry).offer.code != progress.offer.code]
+
+
+def pending_summary(store: Wallet) -> list[dict[str, Any]]:
+    """What ``wallet list`` shows of unfinished receives: the issuer, when it started, the types held."""
+    summary = []
+    for entry in store.pending:
+        progress = Progress.from_json(entry)
+        summary.append({"issuer": progress.offer.issuer, "started_at": progress.started_at,
+                        "received": sorted(progress.done), "expires_at": progress.expires_at})  # fmt: skip
+    return summary

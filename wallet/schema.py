@@ -36,9 +36,11 @@ _TRUST_SHAPES: tuple[frozenset[str], ...] = (
     frozenset(),
     frozenset({"version"}),
     frozenset({"board_jwks", "registry", "version"}),
+    frozenset({"board_jwks", "registry", "version", "checked_at"}),
 )
 """No trust yet; only the registry version high-water mark (a new wallet beside a counter file);
-or the pinned board key with the newest registry and its version."""
+or the pinned board key with the newest registry and its version (and, once fetched from the
+issuer, when the wallet last asked it for a newer one)."""
 
 
 class DocumentError(ValueError):
@@ -50,7 +52,7 @@ def check_document(document: object) -> None:
 
     ``counter`` may be absent: a wallet written before the rollback counter existed.
     """
-    top = _object(document, "the wallet", _TOP, frozenset({"counter"}))
+    top = _object(document, "the wallet", _TOP, frozenset({"counter", "pending"}))
     if type(top["version"]) is not int or top["version"] != FORMAT_VERSION:
         raise DocumentError(f"the wallet's format version is not {FORMAT_VERSION}")
     if "counter" in top:
@@ -64,6 +66,41 @@ def check_document(document: object) -> None:
     for index, entry in enumerate(_list(top["history"], "history", MAX_HISTORY)):
         _history(entry, f"history[{index}]")
     _trust(top["trust"])
+    for index, entry in enumerate(_list(top.get("pending", []), "pending", MAX_PENDING)):
+        _pending(entry, f"pending[{index}]")
+
+
+MAX_PENDING = 8
+"""Unfinished receives a wallet keeps (each is one clerk's offer, for the issuer's resume window)."""
+MAX_OFFER_CHARS = 4096
+_PENDING = frozenset({"offer", "count", "started_at"})
+_PENDING_OPTIONAL = frozenset({"access_token", "expires_at", "device_keys", "done"})
+
+
+def _pending(entry: object, where: str) -> None:
+    """An unfinished receive (``wallet/receive.py``'s ``Progress``): the offer, the access token
+    once the issuer gave it, device keys whose proofs may be on their way, and the types held."""
+    fields = _object(entry, where, _PENDING, _PENDING_OPTIONAL)
+    if not _text(fields["offer"], f"{where}.offer", MAX_OFFER_CHARS).startswith("openid-credential-offer://"):
+        raise DocumentError(f"{where}.offer is not a credential offer")
+    if _integer(fields["count"], f"{where}.count", MAX_CREDENTIALS) < 1:
+        raise DocumentError(f"{where}.count is not a whole number from 1 to {MAX_CREDENTIALS}")
+    _integer(fields["started_at"], f"{where}.started_at", MAX_TIME)
+    if "access_token" in fields:
+        _text(fields["access_token"], f"{where}.access_token", MAX_TEXT)
+    if "expires_at" in fields:
+        _integer(fields["expires_at"], f"{where}.expires_at", MAX_TIME)
+    for name, keys in _types(fields.get("device_keys", {}), f"{where}.device_keys").items():
+        for number, jwk in enumerate(_list(keys, f"{where}.device_keys.{name}", MAX_CREDENTIALS)):
+            _device_key(jwk, f"{where}.device_keys.{name}[{number}]")
+    for name, notification_id in _types(fields.get("done", {}), f"{where}.done").items():
+        _text(notification_id, f"{where}.done.{name}", MAX_TEXT)
+
+
+def _types(value: object, where: str) -> dict[str, Any]:
+    """An object whose members are named by credential types this wallet knows."""
+    members = _object(value, where, frozenset(), frozenset(CREDENTIAL_TYPES))
+    return members
 
 
 def _credential(entry: object, where: str) -> tuple[str, str]:
@@ -123,6 +160,8 @@ def _trust(trust: object) -> None:
         raise DocumentError("trust needs the board key, the registry and its version together")
     if "version" in fields:
         _integer(fields["version"], "trust.version", MAX_COUNT)
+    if "checked_at" in fields:
+        _integer(fields["checked_at"], "trust.checked_at", MAX_TIME)
     if "registry" in fields:
         _text(fields["registry"], "trust.registry", MAX_REGISTRY_CHARS)
         try:  # any key set the wallet accepts when the board key is first given

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from cityid.files import read_at_most, write_atomic
-from cityid.sealing import SealError, open_with_passphrase, seal_with_passphrase
+from cityid.sealing import NotSealedError, SealError, open_with_passphrase, seal_with_passphrase
 
 from .errors import WalletError
 from .rollback import Mark, check_not_rolled_back, read_mark, write_mark
@@ -34,8 +34,10 @@ __all__ = [
     "default_path",
     "export_backup",
     "load",
+    "load_existing",
     "merge",
     "read_backup",
+    "require_wallet",
     "save",
 ]
 
@@ -59,17 +61,24 @@ class Wallet:
     """The policy board's pinned key (``board_jwks``), its newest registry and version."""
     counter: int = 0
     """How many times this wallet was saved (see ``rollback.py``); 0 before its first save."""
+    pending: list[dict[str, Any]] = field(default_factory=list)
+    """Unfinished receives, to resume (``receive.py``'s ``Progress``); written only when there are any."""
 
     def to_json(self) -> dict[str, Any]:
         return {"version": 1, "counter": self.counter, "credentials": self.credentials, "history": self.history,
-                "trust": self.trust}  # fmt: skip
+                "trust": self.trust, **({"pending": self.pending} if self.pending else {})}  # fmt: skip
 
 
 def load(path: Path, passphrase: str) -> Wallet:
-    """The wallet at ``path``; an empty one if the file does not exist yet.
+    """The wallet at ``path``; an empty one if the file does not exist yet (for ``receive`` and
+    ``import``, which make it). Every other command reads with :func:`load_existing`.
 
-    Refused: a wrong passphrase, a file that is not a wallet this version writes, and a file
-    older than the counter beside it (``wallet_rolled_back``).
+    Refused: a file that is empty or not a sealed wallet at all (``wallet_damaged``: restore a
+    backup), a seal that does not open (``wrong_passphrase``), a file that is not a wallet this
+    version writes, and a file older than the counter beside it (``wallet_rolled_back``).
+
+    A seal shows damage only in its shape: AES-GCM cannot tell a wrong passphrase from a byte
+    changed inside, so a file of the right shape that does not open is ``wrong_passphrase``.
     """
     mark = read_mark(path)
     sealed = _read_sealed(path, "the wallet")
@@ -78,11 +87,37 @@ def load(path: Path, passphrase: str) -> Wallet:
         return Wallet(trust=floor, counter=mark.counter if mark else 0)
     try:
         document = _decode(open_with_passphrase(sealed, passphrase, PURPOSE))
+    except NotSealedError:
+        raise WalletError(
+            "wallet_damaged",
+            f"the wallet file {path} is damaged (empty, cut short or not a wallet): restore it from a backup "
+            "with `cityid wallet import`",
+        ) from None
     except SealError:
-        raise WalletError("wrong_passphrase", "wrong passphrase, or the wallet file is damaged") from None
+        raise WalletError("wrong_passphrase", f"the passphrase does not open the wallet file {path}") from None
     wallet = _wallet(document, "invalid_wallet", f"the wallet file {path}")
     check_not_rolled_back(path, wallet.counter, wallet.trust.get("version", 0), mark)
     return wallet
+
+
+def load_existing(path: Path, passphrase: str) -> Wallet:
+    """The wallet at ``path``, as :func:`load`, for a command that needs one already there:
+    no file is ``no_wallet`` (not a wrong passphrase, nor an empty wallet without a registry)."""
+    require_wallet(path)
+    return load(path, passphrase)
+
+
+def require_wallet(path: Path) -> None:
+    """Refuse (``no_wallet``) when there is no wallet file at ``path``."""
+    if not _exists(path):
+        raise WalletError("no_wallet", f"no wallet at {path}: receive your credentials first")
+
+
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except (OSError, ValueError):  # a name too long, or with a NUL byte: read_at_most says why
+        return True
 
 
 def save(path: Path, passphrase: str, wallet: Wallet) -> None:
@@ -100,8 +135,10 @@ def save(path: Path, passphrase: str, wallet: Wallet) -> None:
 
 
 def export_backup(path: Path, passphrase: str, wallet: Wallet) -> None:
-    """Write ``wallet`` to ``path`` as a backup sealed under its own ``passphrase``."""
-    write_atomic(path, seal_with_passphrase(_encode(wallet.to_json()), passphrase, BACKUP_PURPOSE), mode=0o600)
+    """Write ``wallet`` to ``path`` as a backup sealed under its own ``passphrase``. Unfinished
+    receives stay out: their access tokens are of use only on this device, for minutes."""
+    document = {name: value for name, value in wallet.to_json().items() if name != "pending"}
+    write_atomic(path, seal_with_passphrase(_encode(document), passphrase, BACKUP_PURPOSE), mode=0o600)
 
 
 def read_backup(path: Path, passphrase: str) -> Wallet:
@@ -111,6 +148,8 @@ def read_backup(path: Path, passphrase: str) -> Wallet:
         raise WalletError("unreadable_input", f"{path} is not a file")
     try:
         document = _decode(open_with_passphrase(sealed, passphrase, BACKUP_PURPOSE))
+    except NotSealedError:
+        raise WalletError("invalid_backup", f"{path} is damaged (empty, cut short or not a backup)") from None
     except SealError:
         try:
             open_with_passphrase(sealed, passphrase, PURPOSE)
@@ -175,7 +214,8 @@ def _wallet(document: object, reason: str, what: str) -> Wallet:
     except DocumentError as exc:
         raise WalletError(reason, f"{what} is not a cityid wallet this version can open: {exc}") from None
     assert isinstance(document, dict)
-    return Wallet(document["credentials"], document["history"], document["trust"], document.get("counter", 0))
+    return Wallet(document["credentials"], document["history"], document["trust"], document.get("counter", 0),
+                  document.get("pending", []))  # fmt: skip
 
 
 def _encode(document: dict[str, Any]) -> bytes:
