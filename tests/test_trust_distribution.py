@@ -161,6 +161,8 @@ def test_a_wallet_receives_then_presents_with_no_registry_options(city: City, tm
     wallet = tmp_path / "wallet.cidw"
     received = cityid("wallet", "receive", offer.offer_uri, "--pin", offer.pin, "--count", "2", "--wallet", wallet)
     assert received.returncode == 0, received.stderr
+    pinned = load(wallet, WALLET_PASS).trust  # at the receive, from the issuer just enrolled with
+    assert pinned["board_jwks"] == public_jwks(city.board) and pinned["version"] == city.published_version()
 
     shown = present(wallet)
     assert shown.returncode == 0, shown.stderr

@@ -18,7 +18,7 @@ import secrets
 import sys
 import time
 from collections.abc import Collection, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -406,6 +406,10 @@ def _receive_offer(_: Translate, path: Path, text: str | None, pin: str | None, 
                           forget=kept if exc.reason in receiving.DISTRUSTED else ())  # fmt: skip
         raise
     _keep_receive(wallet, progress, [], finished=True)
+    # The policy board's key is pinned now, from the issuer just enrolled with, not at the first
+    # desk; when none is published yet, or the issuer cannot be reached, the first present fetches it.
+    with suppress(WalletError, _Refused):
+        _store_and_registry(_, path, wallet.passphrase, None, None, int(time.time()))
     if progress.count < asked:
         clamped = _("The city sends at most {size} credentials of each type at a time, so you received {size}, "
                     "not {count}.", size=progress.count, count=asked)  # fmt: skip
