@@ -264,3 +264,46 @@ def test_wallet_list(world: dict[str, Any], wallet_file: Path) -> None:
     assert "CID1" not in result.stdout and "eyJ" not in result.stdout
     result = RUNNER.invoke(app, ["wallet", "list", "--lang", "es", "--wallet", str(wallet_file)])
     assert result.exit_code == 0 and "tarjetas de residencia" in result.stdout and "versión 1" in result.stdout
+
+
+@pytest.mark.parametrize("declared", [True, False])
+def test_an_endless_answer_from_an_issuer_is_refused_not_read(declared: bool) -> None:
+    """A server that says (or streams) more than the wallet reads: ``too_large``, with the wallet's
+    memory never holding more than the bound, whether the length is declared or not."""
+    import socket  # noqa: PLC0415
+    import threading  # noqa: PLC0415
+
+    from wallet.receive import MAX_ANSWER_BYTES, Patience, issuer_client  # noqa: PLC0415
+
+    sent = [0]
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+
+    def serve() -> None:
+        connection, _ = listener.accept()
+        with connection:
+            connection.recv(65536)
+            head = f"Content-Length: {8 * MAX_ANSWER_BYTES}" if declared else "Transfer-Encoding: chunked"
+            connection.sendall(f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n{head}\r\n\r\n".encode())
+            chunk = b"[" * 65536
+            try:
+                while sent[0] < 16 * MAX_ANSWER_BYTES:
+                    connection.sendall(chunk if declared else b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                    sent[0] += len(chunk)
+            except OSError:  # the wallet hung up: what it refused is not sent on
+                pass
+
+    worker = threading.Thread(target=serve, daemon=True)
+    worker.start()
+    offer = parse_offer("openid-credential-offer://?credential_offer=" + json.dumps({
+        "credential_issuer": f"http://127.0.0.1:{listener.getsockname()[1]}",
+        "credential_configuration_ids": ["residency"],
+        "grants": {"urn:ietf:params:oauth:grant-type:pre-authorized_code": {"pre-authorized_code": "c"}},
+    }))  # fmt: skip
+    with issuer_client(10) as client, pytest.raises(WalletError) as refused:
+        receive(offer, "123456", count=1, client=client, patience=Patience(wait=0))
+    worker.join(10)
+    listener.close()
+    assert refused.value.reason == "too_large"
+    assert sent[0] < 16 * MAX_ANSWER_BYTES  # it stopped reading; the server did not get to send it all

@@ -206,13 +206,12 @@ def _store_and_registry(
 
 def _ask_for_registry(issuer: str) -> Published | WalletError:
     """What ``issuer`` publishes at ``/registry``, or the :class:`WalletError` saying why not."""
-    import httpx  # noqa: PLC0415 - the HTTP client loads only when the wallet goes online
-
+    from .receive import issuer_client  # noqa: PLC0415 - the HTTP client loads only when the wallet goes online
     from .store import WalletError  # noqa: PLC0415
     from .trust import fetch_registry  # noqa: PLC0415
 
     try:
-        with httpx.Client(timeout=REGISTRY_FETCH_TIMEOUT, follow_redirects=False) as client:
+        with issuer_client(REGISTRY_FETCH_TIMEOUT) as client:
             return fetch_registry(issuer, client)
     except WalletError as exc:
         if exc.reason == "issuer_unreachable":
@@ -358,9 +357,7 @@ def _low_batch(_: Translate, remaining: int, type_name: str) -> None:
 def _receive_offer(_: Translate, path: Path, text: str | None, pin: str | None, *, count: int, wait: float) -> None:
     """Receive, or finish receiving, a batch (``receive.py``): each step is kept in the wallet file
     (``_Wallet``), so a stopped receive resumes and nothing that another command saved meanwhile is lost."""
-    import httpx  # noqa: PLC0415 - the HTTP client loads only when the wallet goes online
-
-    from . import receive as receiving  # noqa: PLC0415
+    from . import receive as receiving  # noqa: PLC0415 - with the HTTP client: only when the wallet goes online
     from .schema import MAX_CREDENTIALS  # noqa: PLC0415
     from .store import WalletError  # noqa: PLC0415
 
@@ -397,7 +394,7 @@ def _receive_offer(_: Translate, path: Path, text: str | None, pin: str | None, 
     keep(progress, [])  # the offer is kept before anything is sent
     asked = progress.count
     try:
-        with httpx.Client(timeout=30, follow_redirects=False) as client:  # no lock held while online
+        with receiving.issuer_client(30) as client:  # no lock held while online
             receiving.receive(progress.offer, typed_pin, count=progress.count, client=client, progress=progress,
                               keep=keep, patience=receiving.Patience(wait, on_wait=busy))  # fmt: skip
     except WalletError as exc:

@@ -24,7 +24,7 @@ import json
 import math
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -549,3 +549,52 @@ def pending_summary(store: Wallet) -> list[dict[str, Any]]:
         summary.append({"issuer": progress.offer.issuer, "started_at": progress.started_at,
                         "received": sorted(progress.done), "expires_at": progress.expires_at})  # fmt: skip
     return summary
+
+
+MAX_ANSWER_BYTES = 2 * 1024 * 1024
+"""The largest answer the wallet reads from an issuer: a batch of twenty credentials of each type
+is well under 100 kB, and a published policy registry under 1 MB."""
+
+
+class _BoundedStream(httpx.SyncByteStream):
+    """An answer's body, refused (``too_large``) as soon as it passes ``limit`` bytes."""
+
+    def __init__(self, inner: httpx.SyncByteStream, limit: int) -> None:
+        self.inner, self.limit = inner, limit
+
+    def __iter__(self) -> Iterator[bytes]:
+        read = 0
+        for chunk in self.inner:
+            read += len(chunk)
+            if read > self.limit:
+                raise WalletError("too_large", f"the issuer's answer is larger than {self.limit // 1024} kB")
+            yield chunk
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+class _BoundedTransport(httpx.BaseTransport):
+    """Every answer read through it is bounded: a server that streams without end cannot fill the
+    phone's memory (httpx reads a whole body before it hands the answer over)."""
+
+    def __init__(self, limit: int) -> None:
+        self.inner, self.limit = httpx.HTTPTransport(), limit
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self.inner.handle_request(request)
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self.limit:
+            response.close()
+            raise WalletError("too_large", f"the issuer's answer is larger than {self.limit // 1024} kB")
+        assert isinstance(response.stream, httpx.SyncByteStream)
+        response.stream = _BoundedStream(response.stream, self.limit)
+        return response
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def issuer_client(timeout: float, *, limit: int = MAX_ANSWER_BYTES) -> httpx.Client:
+    """The HTTP client the wallet talks to issuers with: no redirects, and answers bounded."""
+    return httpx.Client(timeout=timeout, follow_redirects=False, transport=_BoundedTransport(limit))
