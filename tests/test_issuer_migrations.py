@@ -13,7 +13,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from issuer_support import postgres_database
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 
 from issuer.db import MIGRATIONS, make_engine, upgrade
 from issuer.models import Base
@@ -39,15 +39,20 @@ def test_the_migrations_build_the_models_schema(kind: str, tmp_path: Path) -> No
     assert differences == []
 
 
+def upgrade_to(engine: Engine, revision: str) -> None:
+    """The schema as it was at ``revision``, for data to be written before the later migrations."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+
+
 @pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
 def test_upgrading_keeps_the_data(kind: str, tmp_path: Path) -> None:
     with database(kind, tmp_path) as url:
         engine = make_engine(url)
-        config = Config()
-        config.set_main_option("script_location", str(MIGRATIONS))
-        with engine.begin() as connection:
-            config.attributes["connection"] = connection
-            command.upgrade(config, "0001")
+        upgrade_to(engine, "0001")
         with engine.begin() as connection:
             connection.execute(text("INSERT INTO clerk (username, password_hash, created_at) VALUES ('alice', 'x', 1)"))
         upgrade(engine)
@@ -61,11 +66,7 @@ def test_upgrading_keeps_the_data(kind: str, tmp_path: Path) -> None:
 def test_migration_0004_keeps_pending_offers_and_grants(kind: str, tmp_path: Path) -> None:
     with database(kind, tmp_path) as url:
         engine = make_engine(url)
-        config = Config()
-        config.set_main_option("script_location", str(MIGRATIONS))
-        with engine.begin() as connection:
-            config.attributes["connection"] = connection
-            command.upgrade(config, "0003")
+        upgrade_to(engine, "0003")
         with engine.begin() as connection:
             connection.execute(text("INSERT INTO batch (id, revocation_hash, created_at, revoked) "
                                     "VALUES ('b1', 'r1', 0, false)"))  # fmt: skip
