@@ -292,6 +292,7 @@ def tell(run: SystemRun, out: Path | None) -> None:
         "desk syncs its status list, and the next proof from the lost phone is refused:"
     )
     console.print(_verdict(run.after_revocation))
+    _phone_wallet_hint()
 
     if out is not None:
         console.print()
@@ -304,6 +305,17 @@ def tell(run: SystemRun, out: Path | None) -> None:
             f"--nonce {run.request.nonce} --audience {run.request.audience}",
             soft_wrap=True,
         )
+
+
+def _phone_wallet_hint() -> None:
+    """Where the resident's phone wallet is: the demo's issuer is gone by now, so a real one."""
+    console.print()
+    console.print(
+        f"Phone wallet: start an issuer ({this_command()} issuer serve, see docs/operations.md) and open "
+        "http://127.0.0.1:8400/wallet/ on this computer, or serve the issuer over https for a phone "
+        "(see docs/residents.md).",
+        soft_wrap=True,
+    )
 
 
 def write_outputs(run: SystemRun, out: Path) -> list[Path]:

@@ -36,6 +36,12 @@ def card_label(_: Translate, type_name: str) -> str:
     return labels.get(type_name, type_name)
 
 
+def verifier_name(_: Translate, name: str) -> str:
+    """A policy's verifier in the resident's language: the name as written in the policy file is
+    its msgid (``cityid/i18n.py`` collects the catalog's), so a name without one stays as it is."""
+    return _(name)
+
+
 def claim_fact(_: Translate, name: str, value: Any) -> str:
     """A disclosed claim in plain words, for the paper page."""
     if name == "resident_of":

@@ -4,7 +4,8 @@ Public, cacheable and anonymous: issuer metadata, keys, status lists, the trust 
 Wallet-facing (OpenID4VCI): ``/token``, ``/credential``, ``/nonce`` and ``/notification``, all
 resumable within the resume window (``issuer/service.py``); a background thread purges what
 has expired even when no request comes. Clerk-facing: the desk pages
-under ``/desk`` (``issuer/desk.py``). Errors are JSON with a stable ``reason``; bodies are
+under ``/desk`` (``issuer/desk.py``); the resident's phone wallet under ``/wallet/``
+(``issuer/phoneapp.py``). Errors are JSON with a stable ``reason``; bodies are
 size-limited; every response carries the security headers (``issuer/headers.py``); logs carry
 event names and counts only; a database that fails is a 503, and ``/readyz`` says whether
 one would be (``issuer/health.py``). The OpenAPI document is at ``/openapi.json``; there is no
@@ -38,6 +39,7 @@ from .errors import IssuerError
 from .headers import security_headers
 from .health import RETRY_AFTER, error_summary, readiness, unavailable
 from .keys import published_keys
+from .phoneapp import phone_app_router
 from .registry import published_registry
 from .runtime import Runtime
 from .settings import IssuerSettings
@@ -290,6 +292,7 @@ def create_app(settings: IssuerSettings, *, passphrase: str | None = None, engin
     _add_operations(app, runtime)
     _add_resumption(app, runtime)
     app.include_router(desk_router(runtime))
+    app.include_router(phone_app_router())
     app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
     # Outside BodyLimit: a request refused as overloaded is refused before its body is read.
     app.add_middleware(

@@ -176,9 +176,22 @@ def serve(
     ] = None,
     data: DataOption = None,
     database_url: DatabaseOption = None,
+    tls_cert: Annotated[
+        Path | None,
+        typer.Option(
+            help="PEM certificate (chain) to serve https directly. Phones need https for the wallet app "
+            "(camera and offline use) unless it is opened on this computer as localhost.",
+            exists=True,
+            dir_okay=False,
+        ),
+    ] = None,
+    tls_key: Annotated[
+        Path | None, typer.Option(help="PEM private key for --tls-cert.", exists=True, dir_okay=False)
+    ] = None,
 ) -> None:
-    """Run the issuer: OpenID4VCI endpoints, metadata, status lists, trust bundle, clerk desk (/desk)."""
-    _commands().serve(host, port, issuer_url, data, database_url)
+    """Run the issuer: OpenID4VCI endpoints, metadata, status lists, trust bundle, clerk desk (/desk),
+    and the residents' phone wallet (/wallet/)."""
+    _commands().serve(host, port, issuer_url, data, database_url, tls=(tls_cert, tls_key))
 
 
 @app.command("types")

@@ -371,12 +371,25 @@ def _listen(host: str, port: int) -> socket.socket:
     return listener
 
 
-def serve(host: str, port: int, issuer_url: str | None, data: Path | None, database_url: str | None) -> None:
+def serve(
+    host: str,
+    port: int,
+    issuer_url: str | None,
+    data: Path | None,
+    database_url: str | None,
+    *,
+    tls: tuple[Path | None, Path | None] = (None, None),
+) -> None:
     """Run the issuer: OpenID4VCI endpoints, metadata, status lists, trust bundle, clerk desk (/desk).
 
     Everything that would make it fail its first request is checked before the port is bound:
     the database (and, for SQLite, ``PRAGMA quick_check``), the passphrase against the active key.
+    ``tls`` is a certificate and key to serve https directly (a phone's browser gives the wallet
+    app its camera and service worker only over https, or on localhost).
     """
+    cert, key = tls
+    if (cert is None) != (key is None):
+        raise _fail("invalid_settings", "--tls-cert and --tls-key go together")
     settings = load_settings(data, database_url, issuer_url=issuer_url, default_url=f"http://{host}:{port}")
     db_file = settings.data / "issuer.db"
     if settings.database_url is None:
@@ -402,6 +415,8 @@ def serve(host: str, port: int, issuer_url: str | None, data: Path | None, datab
         raise _fail("database_unavailable", f"cannot use the database: {str(exc.orig).strip()[:200]}") from None
     listener = _listen(host, port)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    console.print(f"cityid issuer at {settings.issuer_url} (clerk desk: {settings.issuer_url}/desk)")
-    config = uvicorn.Config(application, host=host, port=port, log_level="info", access_log=False, server_header=False)
+    console.print(f"cityid issuer at {settings.issuer_url} (clerk desk: {settings.issuer_url}/desk, "
+                  f"phone wallet: {settings.issuer_url}/wallet/)")  # fmt: skip
+    config = uvicorn.Config(application, host=host, port=port, log_level="info", access_log=False, server_header=False,
+                            ssl_certfile=cert, ssl_keyfile=key)  # fmt: skip
     uvicorn.Server(config).run(sockets=[listener])

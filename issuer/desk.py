@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from html import escape
 from typing import Annotated, Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from fastapi import APIRouter, Cookie, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -81,7 +81,8 @@ textarea.offer-link { font-family: ui-monospace, monospace; font-size: .8rem; wo
 .error { background: #fdecea; border-color: #b3261e; color: #b3261e; }
 .error a { color: #b3261e; }
 .ok { background: #e6f4ea; border-color: #1a7f37; }
-.qr svg { width: 320px; height: 320px; }
+.qr svg, .qr-app svg { width: 320px; height: 320px; }
+.app-link { font-family: ui-monospace, monospace; font-size: .8rem; word-break: break-all; }
 .slip { border: 2px dashed #57606a; }
 nav.languages { max-width: 52rem; margin: 0 auto 1.5rem; padding: 0 1rem; }
 nav.languages a, nav.languages button { margin-inline-end: 1rem; }
@@ -375,14 +376,27 @@ def _confirm_form(_: Translate, token: str, city: str, fields: Mapping[str, str]
     )
 
 
-def _offer_body(_: Translate, created: service.OfferCreated, minutes: int) -> str:
-    """The offer: QR code, PIN and link text for the wallet, and the revocation slip, the only part
-    that prints (a sheet with the offer and its PIN on it could be used by whoever picks it up).
-    No language switcher: an offer is shown once, in the language chosen before it was made."""
+def phone_app_link(issuer_url: str, offer_uri: str) -> str:
+    """The link that opens the city's phone wallet (served by this issuer) with ``offer_uri``:
+    after ``#``, so the offer never reaches a server, not even this one."""
+    return f"{issuer_url.rstrip('/')}/wallet/#offer={quote(offer_uri, safe='')}"
+
+
+def _offer_body(_: Translate, created: service.OfferCreated, minutes: int, issuer_url: str) -> str:
+    """The offer: a QR code for the city's phone wallet, one for other wallets, the PIN and link
+    text, and the revocation slip, the only part that prints (a sheet with the offer and its PIN
+    on it could be used by whoever picks it up). No language switcher: an offer is shown once, in
+    the language chosen before it was made."""
     keep = _("Keep this slip apart from your phone. If the phone is lost or stolen, bring it to any city desk to "
              "switch off the credentials on it.")  # fmt: skip
+    app_link = phone_app_link(issuer_url, created.offer_uri)
     return (
         f'<section class="ok"><h2>{escape(_("Scan this with the cityid wallet"))}</h2>'
+        f"<h3>{escape(_('Open the city wallet on your phone'))}</h3>"
+        f"<p>{escape(_('Scan this code with the phone camera: it opens the city wallet app with this offer.'))}</p>"
+        f'<div class="qr-app">{to_svg(make_qr(app_link), title=_("City wallet link"))}</div>'
+        f'<p id="app-link" class="app-link">{escape(app_link)}</p>'  # text, not a link: a click would open it here
+        f"<h3>{escape(_('For other wallets'))}</h3>"
         f'<div class="qr">{to_svg(make_qr(created.offer_uri), title=_("Credential offer"))}</div>'
         f'<p>{escape(_("Then type this PIN:"))}</p><p class="pin" aria-label="PIN">{created.pin}</p>'
         f"<p>{escape(_('The offer works once, for {minutes} minutes.', minutes=minutes))}</p>"
@@ -621,7 +635,7 @@ def desk_router(runtime: Runtime) -> APIRouter:  # noqa: PLR0915 - the pages rea
                 created = service.create_offer(session, settings, clerk, form.claims(), now=int(time.time()))
         except IssuerError as exc:
             return enrol(notice=f'<section class="error">{escape(exc.message)}</section>')
-        body = _offer_body(_, created, settings.offer_lifetime // 60)
+        body = _offer_body(_, created, settings.offer_lifetime // 60, settings.issuer_url)
         return _page(_, language, _("Offer ready"), body, clerk=clerk.username)
 
     @router.get("/paper")

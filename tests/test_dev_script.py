@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -22,3 +23,10 @@ def test_an_unknown_command_prints_the_help_and_fails() -> None:
     result = subprocess.run([str(ROOT / "dev"), "nonsense"], capture_output=True, text=True, check=False, timeout=30)
     assert result.returncode == 2
     assert "./dev test" in result.stdout
+
+
+def test_dev_is_plain_posix_sh() -> None:
+    """It runs on a fresh machine's /bin/sh (dash on Debian), so no bash-only syntax."""
+    shell = shutil.which("dash") or "sh"
+    checked = subprocess.run([shell, "-n", str(ROOT / "dev")], capture_output=True, check=False, timeout=30)
+    assert checked.returncode == 0, checked.stderr

@@ -13,6 +13,7 @@ import os
 import re
 import socket
 import sqlite3
+import ssl
 import subprocess
 import sys
 import time
@@ -380,3 +381,62 @@ def test_credentials_issued_just_after_midnight_are_dated_the_day_before(tmp_pat
         assert payload["iat"] == midnight - 86_400 and payload["iat"] <= now - 120
         with sessions(engine).begin() as session:  # redeemed: the claims left the offer for the grant
             assert session.scalars(select(Offer)).one().sealed_claims == b""
+
+
+# 9. https straight from the issuer, for a phone's browser on the city's network
+
+
+def self_signed(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key, as PEM files (the test's own certificate authority)."""
+    import datetime  # noqa: PLC0415
+    import ipaddress  # noqa: PLC0415
+
+    from cryptography import x509  # noqa: PLC0415
+    from cryptography.hazmat.primitives import hashes, serialization  # noqa: PLC0415
+    from cryptography.hazmat.primitives.asymmetric import ec  # noqa: PLC0415
+    from cryptography.x509.oid import NameOID  # noqa: PLC0415
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    cert_file, key_file = directory / "issuer.crt", directory / "issuer.key"
+    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))  # fmt: skip
+    return cert_file, key_file
+
+
+def test_serve_speaks_https_with_a_certificate_and_refuses_half_of_one(tmp_path: Path) -> None:
+    init_database(tmp_path, None)
+    cert, key = self_signed(tmp_path)
+    half = serve(tmp_path, free_port(), "--issuer-url", ISSUER_URL, "--tls-cert", str(cert))
+    assert half.returncode != 0 and "--tls-key" in half.stdout + half.stderr
+
+    port = free_port()
+    command = [sys.executable, "-m", "cityid", "issuer", "serve", "--port", str(port), "--data", str(tmp_path),
+               "--issuer-url", ISSUER_URL, "--tls-cert", str(cert), "--tls-key", str(key)]  # fmt: skip
+    env = {**os.environ, "CITYID_ISSUER_PASSPHRASE": PASSPHRASE}
+    with (tmp_path / "log").open("wb") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+    try:
+        trusted = ssl.create_default_context(cafile=str(cert))
+        deadline, answer = time.monotonic() + 30, None
+        while answer is None and process.poll() is None and time.monotonic() < deadline:
+            try:
+                answer = httpx.get(f"https://127.0.0.1:{port}/livez", verify=trusted, timeout=1)
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        assert answer is not None and answer.status_code == 200, (tmp_path / "log").read_text()[-2000:]
+        with pytest.raises(httpx.HTTPError):
+            httpx.get(f"http://127.0.0.1:{port}/livez", timeout=2)  # no plain http on the https port
+    finally:
+        process.terminate()
+        process.wait(10)

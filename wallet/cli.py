@@ -231,14 +231,14 @@ def _offline_message(_: Translate, reason: str) -> str | None:
 
 def _consent(_: Translate, language: str, policy: Policy, claims: tuple[str, ...], audience: str, screen: Any) -> None:
     """The consent screen: who asks, why, what they may keep, what is shared and what is not."""
-    from cityid.words import claim_label, retention  # noqa: PLC0415
+    from cityid.words import claim_label, retention, verifier_name  # noqa: PLC0415
     from credential import CREDENTIAL_TYPES  # noqa: PLC0415
 
     every_claim = dict.fromkeys(name for kind in CREDENTIAL_TYPES.values() for name in kind.claims)
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold")
     table.add_column()
-    table.add_row(_("Who is asking"), printable(policy.verifier))
+    table.add_row(_("Who is asking"), printable(verifier_name(_, policy.verifier)))
     table.add_row(_("Desk"), printable(audience))
     table.add_row(_("Why"), printable(policy.purpose_in(language)))
     table.add_row(_("What they may keep"), retention(_, policy))
@@ -841,3 +841,32 @@ def import_command(
         console.print(f"{added} credentials restored into {path}.")
 
     _run(choose_language(lang), action)
+
+
+@app.command("app")
+def app_command(
+    out: Annotated[Path, typer.Option("--out", "-o", metavar="DIR", help="The directory to write the app into.")],
+    force: Annotated[bool, typer.Option("--force", help="Replace DIR even if it holds other files.")] = False,
+) -> None:
+    """Write the phone wallet (the web app the issuer serves at /wallet/) into DIR.
+
+    For a city that hosts the app on another web server: serve DIR at the same origin as the
+    issuer's OpenID4VCI endpoints, or allow the app's origin there with CORS. The server must send
+    the headers the issuer sends: Content-Security-Policy "default-src 'self';
+    script-src 'self' 'wasm-unsafe-eval'", Cache-Control "no-cache", and application/wasm for .wasm.
+    DIR is replaced as a whole; a non-empty DIR not written by this command is refused without --force.
+    """
+    import gzip  # noqa: PLC0415
+
+    from cityid.appfiles import AppNotBuilt, OutputNotEmpty, app_files, write_app  # noqa: PLC0415
+
+    try:
+        files = app_files()
+        write_app(out, files, force=force)
+    except (AppNotBuilt, OutputNotEmpty) as error:
+        errors.print(Text(f"[{error.reason}] {error}", style="red"))
+        raise typer.Exit(2) from None
+    for name, data in files.items():
+        console.print(Text(f"{out / name}  {len(data)} bytes"))
+    packed = sum(len(gzip.compress(data, mtime=0)) for data in files.values())
+    console.print(Text(f"{len(files)} files, {sum(map(len, files.values()))} bytes ({packed} bytes gzip) in {out}"))
