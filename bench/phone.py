@@ -34,8 +34,8 @@ from phone_support import (
     receive_batch,
     scan_and_consent,
     screen,
-    serve,
     served_issuer,
+    serving,
     text_video,
 )
 from playwright.sync_api import sync_playwright
@@ -70,7 +70,7 @@ def main() -> None:
         with served_issuer(work / "issuer") as issuer:
             add_clerk(issuer)
             issuer.sync_desk(work / "desk")
-            with serve(create_desk_app(work / "desk", audience="desk:library", clear_after=30)) as desk:
+            with serving(create_desk_app(work / "desk", audience="desk:library", clear_after=30)) as desk:
                 clerk_browser = playwright.chromium.launch(executable_path=_chromium(), args=FLAGS)
                 clerk = clerk_browser.new_page()
                 offers = [clerk_enrols(clerk, issuer.url, f"Bench{n}", "1990-05-17") for n in range(arguments.rounds)]

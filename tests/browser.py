@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
+import uvicorn
+from issuer_support import free_port
 from playwright.sync_api import Browser, sync_playwright
 
 FLAGS = [
@@ -34,15 +39,42 @@ def chromium_path() -> Path | None:
     return Path(found) if found and Path(found).exists() else None
 
 
+def missing(message: str) -> NoReturn:
+    """Skip a browser test for want of ``message``'s part, or fail it under ``./dev test``
+    (``CITYID_REQUIRE_BROWSER=1``), where every part must be there."""
+    if os.environ.get("CITYID_REQUIRE_BROWSER") == "1":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def required_chromium() -> Path:
+    """The system's Chromium, or the test is skipped (or failed, see :func:`missing`)."""
+    path = chromium_path()
+    if path is None:
+        missing("Chromium is not installed (Debian: apt-get install chromium); browser tests need it")
+    return path
+
+
+@contextmanager
+def serving(app: object, port: int | None = None) -> Iterator[str]:
+    """``app`` on http://127.0.0.1:PORT in a thread, for a browser to open; its base URL."""
+    port = port or free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))  # type: ignore[arg-type]
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
 @contextmanager
 def chromium(*extra_flags: str) -> Iterator[Browser]:
     """The system's Chromium, headless, with ``extra_flags`` after the usual ones."""
-    path = chromium_path()
-    if path is None:
-        message = "Chromium is not installed (Debian: apt-get install chromium); browser tests need it"
-        if os.environ.get("CITYID_REQUIRE_BROWSER") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
+    path = required_chromium()
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(path), args=[*FLAGS, *extra_flags])
         try:

@@ -10,8 +10,6 @@ the same profile directory, which keeps IndexedDB and the service worker between
 from __future__ import annotations
 
 import io
-import os
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,9 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
-import uvicorn
-from browser import FLAGS, chromium_path
+from browser import FLAGS, missing, required_chromium, serving
 from desk_support import publish_registry
 from issuer_support import PASSPHRASE, free_port, initialise
 from PIL import Image
@@ -101,17 +97,9 @@ def camera_flags(video: Path | None) -> list[str]:
 
 
 def require_browser_and_app() -> Path:
-    path = chromium_path()
-    if path is None:
-        message = "Chromium is not installed (Debian: apt-get install chromium); browser tests need it"
-        if os.environ.get("CITYID_REQUIRE_BROWSER") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
+    path = required_chromium()
     if not (APP_DIST / "index.html").exists():
-        message = "the phone app is not built (cd wallet/app && npm run build)"
-        if os.environ.get("CITYID_REQUIRE_BROWSER") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
+        missing("the phone app is not built (cd wallet/app && npm run build)")
     return path
 
 
@@ -137,21 +125,6 @@ class ServedIssuer:
                     board_jwks=self.board_jwks)  # fmt: skip
 
 
-@contextmanager
-def serve(app: object, port: int | None = None) -> Iterator[str]:
-    port = port or free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))  # type: ignore[arg-type]
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-
-
 class _IssuerHandle:
     def __init__(self, settings: IssuerSettings) -> None:
         self.settings = settings
@@ -168,7 +141,7 @@ def served_issuer(data: Path) -> Iterator[ServedIssuer]:
     registry = (data / "registry.jwt").read_text()
     publish(data, registry, board, now=int(time.time()))  # what GET /registry serves the phone
     app = create_app(settings, engine=engine)
-    with serve(app, port):
+    with serving(app, port):
         yield ServedIssuer(url, settings, board, app)
     engine.dispose()
 

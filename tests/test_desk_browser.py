@@ -10,17 +10,13 @@ from __future__ import annotations
 
 import io
 import os
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-import uvicorn
-from browser import chromium
+from browser import chromium, serving
 from desk_support import answer, make_world
-from issuer_support import free_port, running_issuer
+from issuer_support import running_issuer
 from PIL import Image
 
 from cityid.qrimage import make_qr, to_png
@@ -41,21 +37,6 @@ def write_y4m(png: bytes, path: Path, frames: int = 20) -> None:
         video.write(b"YUV4MPEG2 W640 H480 F10:1 Ip A1:1 C420jpeg\n")
         for _ in range(frames):
             video.write(b"FRAME\n" + luma + chroma + chroma)
-
-
-@contextmanager
-def serving(app: object) -> Iterator[str]:
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))  # type: ignore[arg-type]
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
 
 def scan_with_fake_camera(base: str, video: Path, policy: str, shot: str | None) -> dict[str, str]:

@@ -29,8 +29,8 @@ from phone_support import (
     require_browser_and_app,
     scan_and_consent,
     screen,
-    serve,
     served_issuer,
+    serving,
     text_video,
     unused_count,
     write_qr_video,
@@ -66,7 +66,7 @@ def test_a_resident_uses_the_phone_wallet_from_enrolment_to_revocation(tmp_path:
         add_clerk(issuer)
         issuer.sync_desk(tmp_path / "desk")
         desk_app = create_desk_app(tmp_path / "desk", audience="desk:library", clear_after=30)
-        with serve(desk_app) as desk:
+        with serving(desk_app) as desk:
             # 1. The clerk, on a desktop browser without a camera.
             clerk_browser = playwright.chromium.launch(executable_path=str(require_browser_and_app()), args=FLAGS)
             clerk = clerk_browser.new_page(viewport={"width": 1000, "height": 1400})

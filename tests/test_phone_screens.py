@@ -21,8 +21,8 @@ from phone_support import (
     phone,
     require_browser_and_app,
     screen,
-    serve,
     served_issuer,
+    serving,
     text_video,
 )
 from playwright.sync_api import Page, sync_playwright
@@ -67,7 +67,7 @@ def test_every_phone_screen_is_accessible_and_reflows_in_english_and_arabic(tmp_
     with served_issuer(tmp_path / "issuer") as issuer, sync_playwright() as playwright:
         add_clerk(issuer)
         issuer.sync_desk(tmp_path / "desk")
-        with serve(create_desk_app(tmp_path / "desk", audience="desk:library", clear_after=30)) as desk:
+        with serving(create_desk_app(tmp_path / "desk", audience="desk:library", clear_after=30)) as desk:
             clerk_browser = playwright.chromium.launch(executable_path=str(require_browser_and_app()), args=FLAGS)
             clerk = clerk_browser.new_page()
             offers = [clerk_enrols(clerk, issuer.url, "Ana", "1990-05-17") for _ in range(2)]
@@ -147,6 +147,7 @@ def _the_other_screens(page: Page, base: str, check: Callable[[str], list[str]])
     found += check("settings")
     page.fill("#lock-pin", "2468")
     page.click("#lock-save")
+    page.wait_for_selector("#lock-remove", state="visible")  # the PIN's key stretching has finished and it is saved
     page.reload()
     screen(page, "lock")
     found += check("lock")
