@@ -29,11 +29,14 @@ from credential import (
     present,
     residency_claims,
 )
+from issuer.typemetadata import published_types
 
 ISS = "https://id.riverton.example"
+TYPES = published_types(f"{ISS}/types")
+"""The https ``vct`` and ``vct#integrity`` the issuer writes (``issuer/typemetadata.py``)."""
 
 
-def _proof(*, kid: str = "k1", alg: str = "ES256", identity: tuple[str, ...] | None = None) -> str:
+def _proof(*, kid: str = "k1", alg: str = "ES256", identity: tuple[str, ...] | None = None, urn: bool = False) -> str:
     issuer = SigningKey.generate(alg, kid=kid)  # type: ignore[arg-type]
     if kid == "thumbprint":
         issuer = SigningKey(issuer.alg, issuer.private_key, jwk_thumbprint(issuer.public_jwk()))
@@ -45,9 +48,9 @@ def _proof(*, kid: str = "k1", alg: str = "ES256", identity: tuple[str, ...] | N
         kind, disclose = RESIDENCY, ("resident_of", "age_over_18")
     else:
         claims, kind, disclose = RESIDENT, IDENTITY, identity
-    issued = issue_credential(
-        kind, claims, issuer_key=issuer, iss=ISS, holder_jwk=holder.public_jwk(), now=now, status=status
-    )
+    reference = None if urn else TYPES[kind.name].reference
+    issued = issue_credential(kind, claims, issuer_key=issuer, iss=ISS, holder_jwk=holder.public_jwk(), now=now,
+                              status=status, type_reference=reference)  # fmt: skip
     return present(
         issued, disclose=disclose, holder_key=holder, audience="desk:library", nonce="Xb3kP9qLm2Zt7Rw1", now=now
     )
@@ -72,6 +75,7 @@ def main() -> None:
         "residency: resident_of + age_over_18 (ES256)": _proof(),
         "  same, kid = full JWK thumbprint": _proof(kid="thumbprint"),
         "  same, EdDSA keys": _proof(alg="EdDSA"),
+        "  same, vct the type's URN (issued before)": _proof(urn=True),
         "identity: given_name + family_name + birthdate": _proof(identity=("given_name", "family_name", "birthdate")),
         "identity: every claim": _proof(identity=tuple(IDENTITY.claims)),
     }

@@ -93,20 +93,27 @@ def verifier_names() -> list[str]:
     return sorted(names)
 
 
+def app_reasons() -> list[str]:
+    """Every reason the app has resident words for: the wallet's, the ones sharing them, the app's own."""
+    from cityid.words import APP_REFUSALS, REFUSALS, SHARED_WORDS  # noqa: PLC0415
+
+    return sorted(set(REFUSALS) | set(SHARED_WORDS) | set(APP_REFUSALS))
+
+
 def messages(language: str, js: set[str]) -> dict[str, object]:
     """``messages/<language>.json``: everything the app shows in words, in ``language``."""
-    from cityid.words import REFUSALS, SHARED_WORDS, card_label, claim_label, refusal, verifier_name  # noqa: PLC0415
+    from cityid.words import app_refusal, card_label, claim_label, verifier_name  # noqa: PLC0415
     from credential import CREDENTIAL_TYPES  # noqa: PLC0415
 
     _ = translator(language)
-    claims = sorted({name for kind in CREDENTIAL_TYPES.values() for name in kind.claims})
-    reasons = sorted(set(REFUSALS) | set(SHARED_WORDS))
+    # In the credential types' own order (the app lists claims in it): residency's, then identity's.
+    claims = list(dict.fromkeys(name for kind in CREDENTIAL_TYPES.values() for name in kind.claims))
     return {
         "lang": language,
         "dir": "rtl" if language in RIGHT_TO_LEFT else "ltr",
         "name": LANGUAGES[language],
         "messages": {message: _(message) for message in sorted(js)},
-        "refusals": {reason: refusal(_, reason) or reason for reason in reasons},
+        "refusals": {reason: app_refusal(_, reason) or reason for reason in app_reasons()},
         "claims": {name: claim_label(_, name) for name in claims},
         "cards": {name: card_label(_, name) for name in sorted(CREDENTIAL_TYPES)},
         "verifiers": {name: verifier_name(_, name) for name in verifier_names()},

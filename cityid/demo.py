@@ -161,18 +161,36 @@ def demo(
             show_default=False,
         ),
     ] = None,
+    serve: Annotated[
+        bool,
+        typer.Option(
+            "--serve",
+            help="After the story, keep the demo's issuer running with a new offer for the phone wallet "
+            "(a link to open in this computer's browser) and a desk page, until Ctrl+C.",
+        ),
+    ] = False,
 ) -> None:
     """Run every part of cityid for real: issuer, clerk, wallet, policy board, desk, revocation.
 
     An issuer service on a local port over SQLite, a wallet receiving its batch over HTTP, a
     desk that syncs its trust and checks a proof from a camera image offline; then the phone is
-    lost, the batch revoked, and the same desk refuses the next proof.
+    lost, the batch revoked, and the same desk refuses the next proof. With --serve, try the
+    phone wallet against the same issuer afterwards.
     """
+    import threading  # noqa: PLC0415
+
     from . import system_demo  # noqa: PLC0415 - the web stack loads only for the demo
 
+    stop = threading.Event()
+
+    def tell_then_serve(run: system_demo.SystemRun, settings: Any, folder: Path) -> None:
+        system_demo.tell(run, out)
+        system_demo.serve_for_the_phone(run, settings, folder, stop=stop)
+
     try:
-        run = system_demo.run_system()
+        run = system_demo.run_system(then=tell_then_serve if serve else None)
     except Exception as exc:
         errors.print(f"The demo could not run: {type(exc).__name__}: {str(exc)[:200]}")
         raise typer.Exit(1) from None
-    system_demo.tell(run, out)
+    if not serve:
+        system_demo.tell(run, out)

@@ -141,11 +141,13 @@ def message_sources() -> list[str]:
 
 def all_messages() -> set[str]:
     """Every message the catalogs must cover: the Python sources' ``_()`` calls, the refusal
-    words, the phone app's ``_("...")`` calls in its JS and the catalog policies' verifier names."""
+    words (the wallet's and the phone app's), the phone app's ``_("...")`` calls in its JS and
+    the catalog policies' verifier names."""
     from cityid.appfiles import js_messages, verifier_names  # noqa: PLC0415 - it needs translator() from here
-    from cityid.words import REFUSALS  # noqa: PLC0415 - the wallet depends on this module, not the reverse
+    from cityid.words import APP_REFUSALS, REFUSALS  # noqa: PLC0415 - the wallet depends on this module, not the reverse
 
-    return extract_messages(message_sources()) | set(REFUSALS.values()) | js_messages() | set(verifier_names())
+    refusals = set(REFUSALS.values()) | set(APP_REFUSALS.values())
+    return extract_messages(message_sources()) | refusals | js_messages() | set(verifier_names())
 
 
 def template() -> str:

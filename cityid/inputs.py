@@ -12,7 +12,9 @@ from typing import Any
 
 from credential import DEFAULT_LIMITS, KeySet, MalformedError, Reason, decode_qr_text, is_qr_text
 
-from .qrimage import MAX_IMAGE_BYTES, QrImageError, decode_qr_image
+MAX_INPUT_BYTES = 20 * 1024 * 1024
+"""The most read from a file or standard input: enough for a photo of a QR code, which
+``cityid.qrimage`` (Pillow and zxing, loaded only when the input is an image) bounds alike."""
 
 _IMAGE_MAGIC = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"BM", b"RIFF", b"II*\x00", b"MM\x00*")
 
@@ -29,13 +31,13 @@ class InputError(Exception):
 def _read_bounded(path: Path | None) -> bytes:
     try:
         if path is None:
-            data = sys.stdin.buffer.read(MAX_IMAGE_BYTES + 1)
+            data = sys.stdin.buffer.read(MAX_INPUT_BYTES + 1)
         else:
             with path.open("rb") as file:
-                data = file.read(MAX_IMAGE_BYTES + 1)
+                data = file.read(MAX_INPUT_BYTES + 1)
     except OSError as exc:
         raise InputError("unreadable_input", f"cannot read {path or 'standard input'}: {exc.strerror}") from exc
-    if len(data) > MAX_IMAGE_BYTES:
+    if len(data) > MAX_INPUT_BYTES:
         raise InputError("too_large", "the input is larger than 20 MB")
     return data
 
@@ -51,6 +53,8 @@ def proof_text(data: bytes) -> str:
             return data.decode("utf-8-sig")
         except UnicodeDecodeError:
             pass  # perhaps an image format whose magic number we do not list
+    from .qrimage import QrImageError, decode_qr_image  # noqa: PLC0415 - only an image needs Pillow and zxing
+
     try:
         return decode_qr_image(data)
     except QrImageError as exc:

@@ -16,7 +16,7 @@ import socket
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +31,7 @@ from rich.text import Text
 from credential import DeskRequest, decode_qr_text, encode_request_text
 from issuer.app import create_app
 from issuer.db import make_engine, sessions, upgrade
+from issuer.desk import phone_app_link
 from issuer.keys import create_key, published_keys
 from issuer.models import Clerk
 from issuer.registry import publish
@@ -52,6 +53,7 @@ from .fingerprint import trust_fingerprint
 from .i18n import translator
 from .keyfile import new_es256_key, private_jwk, public_jwks
 from .qrimage import QrSymbol, decode_qr_image, decode_qr_images, make_qr, to_png, to_terminal
+from .sealing import hash_password
 from .words import claim_fact, claim_label
 
 POLICY, DESK = "recreation-centre", "desk:recreation-centre"
@@ -123,6 +125,16 @@ def _issuer(folder: Path) -> Iterator[tuple[IssuerSettings, Any]]:
         create_key(session, settings.passphrase(), now=int(time.time()))
         ensure_list(session, settings.status_list_size)
     app = create_app(settings, engine=engine)
+    try:
+        with _serving(app, port):
+            yield settings, app
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def _serving(app: Any, port: int) -> Iterator[str]:
+    """``app`` served on ``127.0.0.1:port`` in a thread, until the block ends."""
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error", access_log=False))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -130,20 +142,24 @@ def _issuer(folder: Path) -> Iterator[tuple[IssuerSettings, Any]]:
     while not server.started and time.monotonic() < deadline:
         time.sleep(0.05)
     try:
-        yield settings, app
+        yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(10)
-        engine.dispose()
 
 
-def run_system(now: int | None = None) -> SystemRun:
-    """Run every part once, in a temporary directory, and return what happened."""
+AfterRun = Callable[[SystemRun, IssuerSettings, Path], None]
+"""Called with the run while the demo's issuer still serves (``cityid demo --serve``)."""
+
+
+def run_system(now: int | None = None, *, then: AfterRun | None = None) -> SystemRun:
+    """Run every part once, in a temporary directory, and return what happened; ``then`` runs
+    before the issuer stops and the directory is deleted."""
     with tempfile.TemporaryDirectory(prefix="cityid-demo-") as temporary:
-        return _run(Path(temporary), now)
+        return _run(Path(temporary), now, then)
 
 
-def _run(folder: Path, now: int | None) -> SystemRun:
+def _run(folder: Path, now: int | None, then: AfterRun | None) -> SystemRun:
     with _issuer(folder / "issuer") as (settings, app), httpx.Client(timeout=30) as http:
         # The policy board signs the approved policies; the issuer publishes the registry.
         board = new_es256_key()
@@ -211,19 +227,22 @@ def _run(folder: Path, now: int | None) -> SystemRun:
         stored = b"".join(path.read_bytes() for path in settings.data.glob("issuer.db*"))
         database_clean = all(needle.encode() not in stored for needle in _needles())
 
-    policy = trust.registry.policies[POLICY]
-    counts: dict[str, int] = {}
-    for item in received:
-        counts[item.configuration] = counts.get(item.configuration, 0) + 1
-    return SystemRun(
-        issuer_url=settings.issuer_url, issuer_jwks=issuer_jwks, received=counts, pin=offer.pin,
-        revocation_code=offer.revocation_code, synced=f"{len(trust.issuer_keys)} key, {len(trust.status_lists)} "
-        f"status list, policy registry version {trust.registry.version}", request=request,
-        request_text=encode_request_text(request), policy_title=policy.title_in("en"), shared=request.claims,
-        presentation=decode_qr_text(proof.qr_text), qr_text=proof.qr_text, symbol=symbol, png=png, photo=photo,
-        photo_matches=photo_matches, result=result, replay=replay, after_revocation=after, database_bytes=len(stored),
-        database_clean=database_clean,
-    )  # fmt: skip
+        policy = trust.registry.policies[POLICY]
+        counts: dict[str, int] = {}
+        for item in received:
+            counts[item.configuration] = counts.get(item.configuration, 0) + 1
+        run = SystemRun(
+            issuer_url=settings.issuer_url, issuer_jwks=issuer_jwks, received=counts, pin=offer.pin,
+            revocation_code=offer.revocation_code, synced=f"{len(trust.issuer_keys)} key, {len(trust.status_lists)} "
+            f"status list, policy registry version {trust.registry.version}", request=request,
+            request_text=encode_request_text(request), policy_title=policy.title_in("en"), shared=request.claims,
+            presentation=decode_qr_text(proof.qr_text), qr_text=proof.qr_text, symbol=symbol, png=png, photo=photo,
+            photo_matches=photo_matches, result=result, replay=replay, after_revocation=after,
+            database_bytes=len(stored), database_clean=database_clean,
+        )  # fmt: skip
+        if then is not None:
+            then(run, settings, folder)
+    return run
 
 
 def _step(number: int, title: str) -> None:
@@ -308,14 +327,51 @@ def tell(run: SystemRun, out: Path | None) -> None:
 
 
 def _phone_wallet_hint() -> None:
-    """Where the resident's phone wallet is: the demo's issuer is gone by now, so a real one."""
+    """How to try the resident's phone wallet: the demo's issuer stops with the demo unless asked."""
     console.print()
     console.print(
-        f"Phone wallet: start an issuer ({this_command()} issuer serve, see docs/operations.md) and open "
-        "http://127.0.0.1:8400/wallet/ on this computer, or serve the issuer over https for a phone "
-        "(see docs/residents.md).",
+        f"Phone wallet: run {this_command()} demo --serve to keep this demo's issuer running with a new offer "
+        "to open in the phone wallet in this computer's browser (a phone needs the issuer over https, see "
+        "docs/residents.md).",
         soft_wrap=True,
     )
+
+
+def serve_for_the_phone(run: SystemRun, settings: IssuerSettings, folder: Path, *, stop: threading.Event) -> None:
+    """Keep the demo's issuer up, with a desk page beside it, until ``stop`` is set (Ctrl+C):
+    a new offer opens in the phone wallet (``/wallet/``), and the desk page asks for a proof
+    that the wallet shows as a QR code for the camera."""
+    from verifier.app import create_desk_app  # noqa: PLC0415 - only when serving
+
+    from .appfiles import app_directory  # noqa: PLC0415
+
+    password = secrets.token_urlsafe(9)
+    engine = make_engine(settings.url)
+    with sessions(engine).begin() as session:
+        clerk = Clerk(username="demo-clerk", password_hash=hash_password(password), created_at=int(time.time()))
+        session.add(clerk)
+        session.flush()
+        offer = create_offer(session, settings, clerk, ENROLLED, now=int(time.time()))
+    engine.dispose()
+    desk_app = create_desk_app(folder / "desk", audience=DESK)
+    with _serving(desk_app, _free_port()) as desk_url:
+        _step(7, "Try it yourself: the phone wallet")
+        if not (app_directory() / "app.js").exists():
+            console.print("[yellow]The phone wallet is not built here[/] (./dev builds it, with Node.js): "
+                          "the link below answers 503 until it is.")  # fmt: skip
+        console.print("Open this link in Chromium or Chrome on this computer; it opens the wallet with a new "
+                      f"offer for Ana. Type the PIN [bold]{offer.pin}[/]:", soft_wrap=True)  # fmt: skip
+        console.print(f"  {phone_app_link(settings.issuer_url, offer.offer_uri)}", soft_wrap=True, highlight=False)
+        console.print(f"A desk asking for a proof (its camera reads the wallet's QR code): {desk_url}/",
+                      soft_wrap=True, highlight=False)  # fmt: skip
+        console.print(f"The clerk's pages: {settings.issuer_url}/desk/ (sign in as demo-clerk, password "
+                      f"{password}).", soft_wrap=True, highlight=False)  # fmt: skip
+        console.print("Press Ctrl+C to stop; everything is deleted then.")
+        try:
+            while not stop.wait(0.5):
+                pass
+        finally:  # Ctrl+C ends the command by SystemExit (cityid/exits.py): the folder still goes
+            console.print("Stopping the demo's issuer and desk, and deleting their files.")
 
 
 def write_outputs(run: SystemRun, out: Path) -> list[Path]:

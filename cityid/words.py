@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import time
 import unicodedata
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cityid.i18n import Translate
-from policies import Policy
+
+if TYPE_CHECKING:  # the desk's `cityid verify` prints these words without loading the policy tools
+    from policies import Policy
 
 
 def claim_label(_: Translate, name: str) -> str:
@@ -34,6 +36,13 @@ def card_label(_: Translate, type_name: str) -> str:
     """A credential type as the resident knows it: one of their cards."""
     labels = {"residency": _("residency cards"), "identity": _("identity cards")}
     return labels.get(type_name, type_name)
+
+
+def card_name(_: Translate, type_name: str) -> str:
+    """One card of a type, by its name: what other makers' wallets show (issuer metadata and the
+    SD-JWT VC Type Metadata)."""
+    names = {"residency": _("City residency card"), "identity": _("City identity card")}
+    return names.get(type_name, type_name)
 
 
 def verifier_name(_: Translate, name: str) -> str:
@@ -110,9 +119,33 @@ REFUSALS = {
     "cannot_prove": "What you hold cannot prove what this service needs, so nothing was printed or used.",
     "offer_unknown": "This offer was already used, or its time is up. Ask the clerk for a new one.",
     "offer_expired": "This offer's time is up. Ask the clerk for a new one.",
+    "offer_locked": "This offer was cancelled after too many wrong PINs. Ask the clerk for a new one.",
+    "resume_limit": "These credentials were already sent as many times as allowed. Ask the clerk for a new offer.",
+    "invalid_offer": "This is not an offer of credentials from the city. Scan the code the clerk shows you.",
+    "invalid_credential": "The city's service sent credentials this wallet cannot accept, so none were kept. "
+    "Ask the clerk for a new offer.",
+    "issuer_unreachable": "The city's service could not be reached, or is busy. Check the internet connection, "
+    "then try again in a few minutes.",
+    "issuer_refused": "The city's service could not finish this. Try again later; if it happens again, "
+    "ask a city clerk.",
+    "proof_clock": "The city's service refused this because this device's date or time is wrong. "
+    "Set the clock right, then try again.",
+    "wallet_full": "This wallet cannot hold any more credentials. Ask a city clerk for help.",
+    "no_registry": "This wallet has no list of approved policies yet. Go online once, so that it can fetch one from "
+    "the city, then try again.",
+    "registry_offline": "This wallet's list of approved policies has expired and the city's service could not be "
+    "reached. Go online once, then try again.",
+    "board_key_changed": "The city's key for approved policies is not the one this wallet trusts, so nothing was "
+    "changed or shared. Ask a city clerk for help.",
+    "not_a_desk_code": "This is not a code from a city desk. Scan the code the desk shows you.",
+    "invalid_request": "This desk's code is not valid. Ask the desk to show a new one.",
+    "unknown_claim": "Your credentials do not hold what the desk asks for. Nothing was shared.",
+    "internal_error": "Something went wrong in the wallet, and nothing was shared. Try again.",
 }
 """Refusal reasons a resident may meet, as English msgids; :func:`refusal` translates them.
-A few keys (``registry``, ``damaged_code``) name words that several reasons share."""
+A few keys (``registry``, ``damaged_code``) name words that several reasons share, and
+``not_a_desk_code`` is the phone's own: it scanned a QR code that is not a desk's.
+The wallet CLI and the phone app both show these (``cityid/appfiles.py`` sends them to the app)."""
 
 SHARED_WORDS = {
     "registry_rollback": "registry",
@@ -122,10 +155,26 @@ SHARED_WORDS = {
     "unknown_key": "registry",
     "bad_encoding": "damaged_code",
     "malformed": "damaged_code",
+    "wrong_type": "registry",
+    "unsupported_algorithm": "registry",
+    "unsupported_critical_header": "registry",
+    "unsupported_format": "not_a_desk_code",
+    "service_unavailable": "issuer_unreachable",
+    "overloaded": "issuer_unreachable",
+    "invalid_proof": "issuer_refused",
+    "key_reused": "issuer_refused",
+    "invalid_nonce": "issuer_refused",
+    "unknown_configuration": "issuer_refused",
+    "invalid_notification_id": "issuer_refused",
+    "invalid_notification_request": "issuer_refused",
+    "invalid_issuer_metadata": "issuer_refused",
+    "device_key_reused": "issuer_refused",
 }
 """Reasons a resident reads in the same words as another: a registry the wallet cannot use is
-one thing to them; a code that is cut short or misread (base45, zlib) is damaged, whatever broke.
-The technical detail stays in the error's message (``--json``) for IT."""
+one thing to them; a code that is cut short or misread (base45, zlib) is damaged, whatever broke;
+a busy city service is one they cannot reach yet; whatever the issuer and the wallet disagree
+about (a key proof, a nonce, an endpoint) is the service not finishing, and the resident can only
+try again or ask a clerk. The technical detail stays in the error's message (``--json``) for IT."""
 
 
 def refusal(_: Translate, reason: str) -> str | None:
@@ -133,6 +182,33 @@ def refusal(_: Translate, reason: str) -> str | None:
     words for it (the error's own message is shown then)."""
     message = REFUSALS.get(SHARED_WORDS.get(reason, reason))
     return _(message) if message else None
+
+
+APP_REFUSALS = {
+    "wrong_device_key": "The city's service sent credentials this wallet cannot accept, so none were kept. "
+    "Ask the clerk for a new offer.",
+    "wrong_pin": "That is not the PIN on your slip. Check it and type it again: after a few wrong tries the offer "
+    "is cancelled.",
+    "usage_error": "This step cannot be done now. Go back and start again.",
+    "too_large": "What was read or received is larger than a wallet accepts, so it was not used. Nothing was shared.",
+    "unreadable_wallet": "Part of this wallet is damaged and cannot be opened. Take your slip to a city desk for a new "
+    "batch.",
+    "storage_full": "This phone has no room left. Free some space, then try again.",
+    "storage_unavailable": "This browser cannot keep a wallet. Open the app in the phone's own browser, not in a "
+    "private window, then try again.",
+}
+"""The phone app's words for reasons the wallet CLI tells in the error's own message, as English
+msgids: there the message carries what the resident needs (the tries left after a wrong PIN,
+which credential is bound to which key,
+the option that was wrong, the file that is too large or cannot be read); the phone shows no
+technical message, so these say it plainly. ``storage_*`` are the phone's alone."""
+
+
+def app_refusal(_: Translate, reason: str) -> str | None:
+    """What the phone app shows for ``reason``: the wallet's words (:func:`refusal`), else the
+    app's own (:data:`APP_REFUSALS`); ``None`` when neither has words for it."""
+    message = APP_REFUSALS.get(reason)
+    return refusal(_, reason) or (_(message) if message else None)
 
 
 CLOCK_REASONS = frozenset(

@@ -28,7 +28,7 @@ from ._errors import (
     StatusError,
     UsageError,
 )
-from ._issue import VC_TYP, StatusReference, day_start, issue_credential, issue_sd_jwt
+from ._issue import VC_TYP, StatusReference, TypeReference, day_start, issue_credential, issue_sd_jwt
 from ._jws import sign_jwt, time_window_problem, verify_jwt, verify_jwt_with_header_key
 from ._keys import SUPPORTED_ALGORITHMS, Algorithm, InvalidKeyError, KeySet, SigningKey, VerifyingKey, jwk_thumbprint
 from ._limits import DEFAULT_LIMITS, Limits
@@ -66,6 +66,7 @@ from ._types import (
     RESIDENCY,
     ClaimKind,
     CredentialType,
+    credential_type_of,
     is_age_over,
     residency_claims,
 )
@@ -110,11 +111,13 @@ __all__ = [
     "StatusList",
     "StatusListToken",
     "StatusReference",
+    "TypeReference",
     "UsageError",
     "VerifiedPresentation",
     "VerifyOptions",
     "VerifyingKey",
     "check_status",
+    "credential_type_of",
     "day_start",
     "decode_qr_text",
     "decode_request_text",

@@ -48,6 +48,15 @@ class StatusReference(NamedTuple):
         return {"status_list": {"idx": self.idx, "uri": self.uri}}
 
 
+class TypeReference(NamedTuple):
+    """A credential type published as SD-JWT VC Type Metadata: its https ``vct`` and
+    ``vct#integrity``, the SRI hash (``sha256-<base64>``) of the document served there.
+    The shell that serves the document computes both; the core only writes them in."""
+
+    vct: str
+    integrity: str
+
+
 class _Concealer:
     """Turns claims into digests, collecting the disclosures it makes along the way."""
 
@@ -104,6 +113,7 @@ def issue_sd_jwt(
     expires_at: int | None,
     holder_jwk: Mapping[str, str] | None,
     status: StatusReference | None = None,
+    vct_integrity: str | None = None,
     decoys: int = 0,
     random_bytes: RandomBytes = secrets.token_bytes,
 ) -> str:
@@ -112,6 +122,7 @@ def issue_sd_jwt(
     ``holder_jwk`` has no default: pass the holder's public JWK to key-bind the credential
     (``cnf``), or ``None`` on purpose for an unbound (paper) credential. ``decoys`` adds
     that many decoy digests to every ``_sd`` array, for claim sets that vary in size.
+    ``vct_integrity`` is the SRI hash of the Type Metadata document ``vct`` names, if any.
     """
     if issuer_key.kid is None:
         raise ValueError("the issuer key needs a kid so verifiers can find it")
@@ -124,6 +135,8 @@ def issue_sd_jwt(
     if expires_at is not None:
         payload["exp"] = expires_at
     payload["vct"] = vct
+    if vct_integrity is not None:
+        payload["vct#integrity"] = vct_integrity
     if status is not None:
         payload["status"] = status.to_claim()
     if holder_jwk is not None:
@@ -152,11 +165,14 @@ def issue_credential(
     holder_jwk: Mapping[str, str] | None,
     now: int,
     status: StatusReference | None = None,
+    type_reference: TypeReference | None = None,
     random_bytes: RandomBytes = secrets.token_bytes,
 ) -> str:
     """Issue a cityid credential of ``credential_type`` after checking its claims.
 
-    ``iat`` is ``now`` rounded down to the day and ``exp`` a whole number of days later.
+    ``iat`` is ``now`` rounded down to the day and ``exp`` a whole number of days later. With
+    ``type_reference`` the ``vct`` is the type's published https URL, with its integrity hash;
+    without it, the type's URN (``credential_type.vct``), as credentials were issued before.
     """
     credential_type.check_claims(claims)
     issued_at = day_start(now)
@@ -164,7 +180,8 @@ def issue_credential(
         claims,
         issuer_key=issuer_key,
         iss=iss,
-        vct=credential_type.vct,
+        vct=credential_type.vct if type_reference is None else type_reference.vct,
+        vct_integrity=None if type_reference is None else type_reference.integrity,
         issued_at=issued_at,
         expires_at=issued_at + credential_type.validity_days * DAY,
         holder_jwk=holder_jwk,

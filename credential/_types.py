@@ -37,13 +37,31 @@ _MAX_TEXT = 200
 
 @dataclass(frozen=True, slots=True)
 class CredentialType:
-    """A credential type: its ``vct``, its fixed claims, and how long a credential lives."""
+    """A credential type: its ``vct``, its fixed claims, and how long a credential lives.
+
+    ``vct`` is the type's URN, the ``vct`` of credentials issued before the issuer published
+    the type at an https URL (:meth:`published_vct`); a verifier accepts both until the last
+    credential issued under the URN has expired (:func:`credential_type_of`)."""
 
     name: str
     vct: str
     title: str
     claims: Mapping[str, ClaimKind]
     validity_days: int
+    version: int = 1
+    """Goes up when the claim set changes: the URN's last part and the published URL's last segment."""
+
+    def published_vct(self, base_url: str) -> str:
+        """The type's https ``vct`` under ``base_url``, where its SD-JWT VC Type Metadata is served."""
+        return f"{base_url.rstrip('/')}/{self.name}/{self.version}"
+
+    def is_named_by(self, vct: str) -> bool:
+        """True for this type's URN and for any ``http(s)`` URL ending in ``/<name>/<version>``
+        (:meth:`published_vct` under whatever base the issuer chose). Only a trusted issuer's
+        signature makes a ``vct`` count, so the base itself need not be known here."""
+        if vct == self.vct:
+            return True
+        return vct.startswith(("https://", "http://")) and vct.endswith(f"/{self.name}/{self.version}")
 
     def check_claims(self, claims: Mapping[str, Any]) -> None:
         """Raise ``invalid_claims`` unless ``claims`` has exactly this type's claims, well-typed."""
@@ -88,7 +106,15 @@ def _is_disclosed_kind(kind: ClaimKind, value: Any) -> bool:
 def check_disclosed_claims(vct: str, claims: Mapping[str, Any]) -> None:
     """Type-check disclosed claims against the cityid type ``vct`` names; for any other type,
     ``age_over_*`` must still be a boolean (the SD-JWT VC and ISO mDL convention)."""
-    (_BY_VCT.get(vct) or _UNKNOWN_TYPE).check_disclosed(claims)
+    (credential_type_of(vct) or _UNKNOWN_TYPE).check_disclosed(claims)
+
+
+def credential_type_of(vct: str) -> CredentialType | None:
+    """The cityid type ``vct`` names, by its URN or its published URL; None for any other."""
+    by_urn = _BY_VCT.get(vct)
+    if by_urn is not None or not vct.startswith(("https://", "http://")):
+        return by_urn
+    return next((kind for kind in CREDENTIAL_TYPES.values() if kind.is_named_by(vct)), None)
 
 
 def _check_text(name: str, value: Any) -> None:

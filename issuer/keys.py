@@ -26,11 +26,22 @@ class NoKeyError(Exception):
     """The database has no active issuer key: run ``cityid issuer init``."""
 
 
+KID_LENGTH = 8
+"""Characters of the JWK thumbprint a new key's ``kid`` keeps (48 bits): every proof QR carries
+the kid, and the full 43 cost a desk camera a QR version. A kid only has to tell this issuer's
+few published keys apart, and a prefix that another of its keys already has is never used."""
+
+
 def create_key(session: Session, passphrase: str, *, now: int) -> str:
-    """A new ES256 key, sealed, made the active one; returns its kid (the JWK thumbprint)."""
-    private = ec.generate_private_key(ec.SECP256R1())
-    key = SigningKey("ES256", private)
-    kid = jwk_thumbprint(key.public_jwk())
+    """A new ES256 key, sealed, made the active one; returns its kid: the start of its RFC 7638
+    thumbprint, unique among this issuer's keys (keys made before keep their full thumbprint)."""
+    taken = set(session.scalars(select(IssuerKey.kid)))
+    while True:
+        private = ec.generate_private_key(ec.SECP256R1())
+        key = SigningKey("ES256", private)
+        kid = jwk_thumbprint(key.public_jwk())[:KID_LENGTH]
+        if kid not in taken:
+            break
     scalar = private.private_numbers().private_value.to_bytes(32, "big")
     session.execute(update(IssuerKey).where(IssuerKey.active.is_(True)).values(active=False))
     session.add(

@@ -8,7 +8,18 @@ credential type (OpenID4VCI ``credential_accepted``) or the resume window ends, 
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, LargeBinary, MetaData, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING = {
@@ -116,6 +127,18 @@ class Grant(Base):
         Text, default="{}", server_default="{}",
         info=_no("per type: the status entry ids issued, repeats, notification id, accepted (ids and counts only)"),
     )  # fmt: skip
+    dpop_jkt: Mapped[str | None] = mapped_column(
+        String(64), nullable=True, info=_no("thumbprint of the wallet's DPoP key the access token is bound to")
+    )
+
+
+class OneTimeValue(Base):
+    """A value that may be used once before it expires: a ``c_nonce`` from the nonce endpoint,
+    or a DPoP proof's ``jti`` already seen. Kept as a hash, and deleted once expired."""
+
+    __tablename__ = "one_time_value"
+    value_hash: Mapped[str] = mapped_column(String(64), primary_key=True, info=_no("hash of the nonce or jti"))
+    expires_at: Mapped[int] = mapped_column(BigInteger, index=True, info=_no("unix time"))
 
 
 class Batch(Base):
@@ -130,14 +153,27 @@ class Batch(Base):
 
 
 class StatusListRow(Base):
+    """One status list: open while under half full, retired once all its credentials expired."""
+
     __tablename__ = "status_list"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, info=_no("list number, in the URI"))
     size: Mapped[int] = mapped_column(Integer, info=_no("entries"))
     used: Mapped[int] = mapped_column(Integer, default=0, info=_no("entries allocated"))
+    expires_at: Mapped[int] = mapped_column(
+        BigInteger, default=0, server_default="0", info=_no("the latest exp of a credential in it (unix time)")
+    )
+    retired: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false(),
+        info=_no("every credential in it has expired: no longer published, its entries being deleted"),
+    )  # fmt: skip
+    purged: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false(), info=_no("retired, and all its entries deleted")
+    )
 
 
 class StatusEntry(Base):
-    """A credential's status bit. Indexes are random and never reused: the row stays."""
+    """A credential's status bit. Indexes are random and never reused: the row stays until its
+    list is retired (every credential in it expired), and a retired list takes no new entry."""
 
     __tablename__ = "status_entry"
     __table_args__ = (UniqueConstraint("list_id", "idx", name="uq_status_entry_list_idx"),)

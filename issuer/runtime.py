@@ -28,6 +28,7 @@ from .models import IssuerKey
 from .registry import published_registry
 from .settings import IssuerSettings
 from .statuslists import StatusListCache, list_ids, status_uri
+from .typemetadata import type_reference
 
 TRUST_TYP = "cityid-trust+jwt"
 log = logging.getLogger("cityid.issuer")
@@ -125,7 +126,10 @@ def trust_bundle(session: Session, runtime: Runtime, *, now: int) -> str:
         "exp": now + settings.status_list_lifetime,
         "jwks": published_keys(session, now=now).to_jwks(),
         "status_lists": [status_uri(settings.issuer_url, list_id) for list_id in list_ids(session)],
-        "credential_types": {kind.vct: kind.name for kind in CREDENTIAL_TYPES.values()},
+        "credential_types": {  # by the published vct, and by the URN of credentials issued before
+            **{type_reference(settings, kind).vct: kind.name for kind in CREDENTIAL_TYPES.values()},
+            **{kind.vct: kind.name for kind in CREDENTIAL_TYPES.values()},
+        },
         "policy_registry": registry,
         "board_jwks": board.board_jwks if (board := published_registry(settings.data)) else None,
     }

@@ -60,13 +60,17 @@ from policies import Policy
 from .errors import IssuerError
 from .keys import extend_publication
 from .models import Batch, Clerk, ClerkAction, Grant, Offer, StatusEntry
+from .onetime import purge_one_time_values, take_nonce
 from .proofs import check_key_proofs
 from .settings import IssuerSettings
-from .statuslists import allocate
+from .statuslists import allocate, retire_expired
+from .typemetadata import type_reference
 
 log = logging.getLogger("cityid.issuer")
 PRE_AUTHORIZED = "urn:ietf:params:oauth:grant-type:pre-authorized_code"
 CONFIGURATIONS = {"residency": RESIDENCY, "identity": IDENTITY}
+"""Each configuration's credentials carry the type's published https ``vct`` and its ``vct#integrity``
+(``issuer/typemetadata.py``); those issued before carry the type's URN, and stay valid until they expire."""
 MAX_REPEATS = 3
 """How many times one grant sends a credential type again (each time revoking the batch before)."""
 NOTIFICATION_EVENTS = frozenset({"credential_accepted", "credential_failure", "credential_deleted"})
@@ -209,9 +213,13 @@ def _offer_locked() -> IssuerError:
     return IssuerError("offer_locked", message, error="invalid_grant")
 
 
-def redeem_offer(transaction: Transaction, settings: IssuerSettings, code: str, pin: str, *, now: int) -> TokenIssued:
+def redeem_offer(
+    transaction: Transaction, settings: IssuerSettings, code: str, pin: str, *, now: int, dpop_jkt: str | None = None
+) -> TokenIssued:
     """Exchange the pre-authorized code and PIN for an access token; within the resume window,
-    the same code and PIN give the same token again, with a fresh nonce, and use no try.
+    the same code and PIN give the same token again, with a fresh nonce, and use no try. With
+    ``dpop_jkt`` (the wallet's DPoP key, RFC 9449) the token works only with that key; a resumed
+    token is bound to the key of the request that resumed it.
 
     No more than ``settings.pin_attempts`` PINs are ever compared for one offer, however many
     requests arrive at once: each attempt is first counted in a transaction of its own, and
@@ -237,8 +245,8 @@ def redeem_offer(transaction: Transaction, settings: IssuerSettings, code: str, 
     try:
         with transaction() as session:
             if attempt.sealed_token is not None:
-                return _resume_grant(session, attempt, attempt.sealed_token, code, now=now)
-            return _consume_offer(session, settings, attempt, code, now=now)
+                return _resume_grant(session, attempt, attempt.sealed_token, code, now=now, dpop_jkt=dpop_jkt)
+            return _consume_offer(session, settings, attempt, code, now=now, dpop_jkt=dpop_jkt)
     except SQLAlchemyError:
         _release_pin_attempt(transaction, attempt)
         raise
@@ -261,7 +269,7 @@ def _release_pin_attempt(transaction: Transaction, attempt: _PinAttempt) -> None
 
 
 def _consume_offer(
-    session: Session, settings: IssuerSettings, attempt: _PinAttempt, code: str, *, now: int
+    session: Session, settings: IssuerSettings, attempt: _PinAttempt, code: str, *, now: int, dpop_jkt: str | None
 ) -> TokenIssued:
     """Redeem the offer: its claims move to a new grant, sealed under a new access token, and the
     offer keeps only that token (sealed under the code) until the resume window ends."""
@@ -279,7 +287,7 @@ def _consume_offer(
         sealed = session.scalar(select(Offer.sealed_token).where(Offer.id == attempt.offer_id))
         if sealed is None:
             raise IssuerError("offer_unknown", "this offer has just been cancelled", error="invalid_grant")
-        return _resume_grant(session, attempt, sealed, code, now=now)
+        return _resume_grant(session, attempt, sealed, code, now=now, dpop_jkt=dpop_jkt)
     session.add(
         Grant(
             token_hash=lookup_hash(token, "grant"),
@@ -290,13 +298,16 @@ def _consume_offer(
             device_keys="",
             expires_at=expires_at,
             issuance="{}",
+            dpop_jkt=dpop_jkt,
         )
     )
     log.info("offer_redeemed")
     return TokenIssued(token, c_nonce, settings.resume_window)
 
 
-def _resume_grant(session: Session, attempt: _PinAttempt, sealed_token: bytes, code: str, *, now: int) -> TokenIssued:
+def _resume_grant(
+    session: Session, attempt: _PinAttempt, sealed_token: bytes, code: str, *, now: int, dpop_jkt: str | None
+) -> TokenIssued:
     """The access token the offer was redeemed for, again, with a fresh nonce: the wallet lost the
     first answer. The right PIN's try is given back, so resuming never locks the offer."""
     try:
@@ -307,7 +318,7 @@ def _resume_grant(session: Session, attempt: _PinAttempt, sealed_token: bytes, c
     renewed = session.execute(
         update(Grant)
         .where(Grant.token_hash == lookup_hash(token, "grant"), Grant.expires_at > now)
-        .values(c_nonce=c_nonce)
+        .values(c_nonce=c_nonce, dpop_jkt=dpop_jkt)
         .returning(Grant.expires_at)
         .execution_options(synchronize_session=False)
     ).first()
@@ -342,6 +353,7 @@ def issue_batch(
     proofs: Sequence[str],
     *,
     now: int,
+    dpop_jkt: str | None = None,
 ) -> CredentialsIssued:
     """One credential of ``configuration_id`` per key proof, each with its own status index.
 
@@ -355,12 +367,14 @@ def issue_batch(
                           error="unknown_credential_configuration")  # fmt: skip
     purge_expired(session, now=now)
     token_hash = lookup_hash(access_token, "grant")
-    grant = session.get(Grant, token_hash)
-    if grant is None or grant.expires_at <= now:
-        raise IssuerError("invalid_token", "the access token is unknown or expired", status=401, error="invalid_token")
+    grant = _live_grant(session, access_token, dpop_jkt, now=now)
     if not 1 <= len(proofs) <= settings.max_batch:
         raise IssuerError("invalid_proof", f"send 1 to {settings.max_batch} key proofs", error="invalid_proof")
-    holder_keys = check_key_proofs(proofs, audience=settings.issuer_url, c_nonce=grant.c_nonce, now=now)
+    proven = check_key_proofs(proofs, audience=settings.issuer_url, now=now)
+    if proven.nonce != grant.c_nonce and not take_nonce(session, proven.nonce, now=now):
+        raise IssuerError("invalid_nonce", "the key proofs' nonce is used, expired or not this issuer's: get a fresh "
+                          "one from the nonce endpoint", error="invalid_nonce")  # fmt: skip
+    holder_keys = proven.keys
     issuance = _issuance(grant.issuance)
     earlier = issuance.get(configuration_id)
     if earlier is not None and earlier["repeats"] >= MAX_REPEATS:
@@ -401,6 +415,7 @@ def issue_batch(
             holder_jwk=jwk,
             now=issued_at,
             status=reference,
+            type_reference=type_reference(settings, credential_type),
         )
         for jwk, reference in zip(holder_keys, references, strict=True)
     )
@@ -435,7 +450,21 @@ def _issuance(stored: str) -> dict[str, dict[str, Any]]:
     return issuance
 
 
-def notify(session: Session, access_token: str, notification_id: str, event: str, *, now: int) -> bool:
+def _live_grant(session: Session, access_token: str, dpop_jkt: str | None, *, now: int) -> Grant:
+    """The access token's grant, if it has not expired and, when the token is DPoP-bound, the
+    request proved that key; ``invalid_token`` (401) otherwise."""
+    grant = session.get(Grant, lookup_hash(access_token, "grant"))
+    if grant is None or grant.expires_at <= now:
+        raise IssuerError("invalid_token", "the access token is unknown or expired", status=401, error="invalid_token")
+    if grant.dpop_jkt is not None and grant.dpop_jkt != dpop_jkt:
+        raise IssuerError("invalid_token", "this access token is bound to a DPoP key: send 'Authorization: DPoP ...' "
+                          "with a DPoP proof made with that key", status=401, error="invalid_token")  # fmt: skip
+    return grant
+
+
+def notify(
+    session: Session, access_token: str, notification_id: str, event: str, *, now: int, dpop_jkt: str | None = None
+) -> bool:
     """Take a wallet's notification (OpenID4VCI ``/notification``); True when it finished the grant.
 
     ``credential_accepted`` for every type deletes the grant and its offer at once, sealed claims
@@ -443,9 +472,7 @@ def notify(session: Session, access_token: str, notification_id: str, event: str
     still resume within the window, and the window's end deletes the grant anyway.
     """
     purge_expired(session, now=now)
-    grant = session.get(Grant, lookup_hash(access_token, "grant"))
-    if grant is None or grant.expires_at <= now:
-        raise IssuerError("invalid_token", "the access token is unknown or expired", status=401, error="invalid_token")
+    grant = _live_grant(session, access_token, dpop_jkt, now=now)
     if event not in NOTIFICATION_EVENTS:
         raise IssuerError("invalid_notification_request", f"event must be one of {sorted(NOTIFICATION_EVENTS)}",
                           error="invalid_notification_request")  # fmt: skip
@@ -467,9 +494,12 @@ def notify(session: Session, access_token: str, notification_id: str, event: str
     return False
 
 
-def fresh_nonce(session: Session, access_token: str, *, now: int) -> str:
-    """A new ``c_nonce`` for the access token's grant (the nonce endpoint): a resumed wallet's
-    saved nonce may have been used by the request whose answer it never got."""
+def fresh_nonce(session: Session, access_token: str, *, now: int, dpop_jkt: str | None = None) -> str:
+    """A new ``c_nonce`` for the access token's grant (the nonce endpoint called with the token,
+    as cityid's own wallets do): a resumed wallet's saved nonce may have been used by the
+    request whose answer it never got. Without a token, the endpoint gives a one-time nonce
+    (``issuer/onetime.py``), as OpenID4VCI 1.0 has it."""
+    _live_grant(session, access_token, dpop_jkt, now=now)
     nonce = secrets.token_urlsafe(16)
     renewed = session.execute(
         update(Grant)
@@ -510,9 +540,13 @@ def revoke_batch(session: Session, clerk: Clerk, revocation_code: str, *, now: i
 
 
 def purge_expired(session: Session, *, now: int) -> None:
-    """Delete offers and grants whose time is up: their sealed claims go with them."""
+    """Delete offers and grants whose time is up: their sealed claims go with them. Retire the
+    status lists whose credentials have all expired, and delete a bounded batch of their rows
+    (``statuslists.retire_expired``): called on most requests, so each call stays short."""
     session.execute(delete(Offer).where(Offer.expires_at <= now))
     session.execute(delete(Grant).where(Grant.expires_at <= now))
+    purge_one_time_values(session, now=now)
+    retire_expired(session, now=now)
 
 
 def purge_until_stopped(transaction: Transaction, stop: threading.Event, *, every: float) -> None:
@@ -566,8 +600,9 @@ def issue_paper(
     (reference,) = allocate(session, batch_id=batch.id, expires_at=expires_at, count=1,
                             size=settings.status_list_size, issuer_url=settings.issuer_url)  # fmt: skip
     values = _claims_for(credential_type.name, enrolled, settings.city, issued_at)
-    credential = issue_credential(credential_type, values, issuer_key=key, iss=settings.issuer_url,
-                                  holder_jwk=None, now=issued_at, status=reference)  # fmt: skip
+    credential = issue_credential(credential_type, values, issuer_key=key, iss=settings.issuer_url, holder_jwk=None,
+                                  now=issued_at, status=reference,
+                                  type_reference=type_reference(settings, credential_type))  # fmt: skip
     assert key.kid is not None
     extend_publication(session, key.kid, expires_at)
     record(session, clerk, "paper_printed", batch.id, now)

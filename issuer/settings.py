@@ -32,6 +32,9 @@ class IssuerSettings(BaseSettings):
     """SQLAlchemy URL; default ``sqlite:///DATA/issuer.db``."""
     issuer_url: str = Field(default="http://127.0.0.1:8400", validation_alias="CITYID_ISSUER_URL")
     """The public base URL: the credentials' ``iss``, the status lists' and offers' prefix."""
+    vct_base_url: str | None = None
+    """Where the credential types' Type Metadata is served, a URL under ``issuer_url``; each type's
+    ``vct`` is ``BASE/<type>/<version>``. Default ``ISSUER_URL/types`` (:attr:`type_base_url`)."""
     city: str = Field(default="Riverton", validation_alias="CITYID_CITY")
     issuer_passphrase: SecretStr | None = None
     issuer_passphrase_file: Path | None = None
@@ -54,6 +57,9 @@ class IssuerSettings(BaseSettings):
     use the CPU and a database connection each, so more than a few per core only adds waiting."""
     issuance_queue: int = Field(default=64, ge=0)
     """Issuance requests waiting for a place; beyond it a request is answered 503 ``overloaded`` at once."""
+    require_dpop: bool = False
+    """Refuse ``/token`` without a DPoP proof (RFC 9449), so every access token is bound to a wallet
+    key, as the HAIP profile asks (``CITYID_REQUIRE_DPOP=1``). Off, a DPoP proof is still honoured."""
 
     @field_validator("issuer_url")
     @classmethod
@@ -63,6 +69,16 @@ class IssuerSettings(BaseSettings):
     @property
     def url(self) -> str:
         return self.database_url or f"sqlite:///{self.data / 'issuer.db'}"
+
+    @property
+    def type_base_url(self) -> str:
+        """The base of every credential type's ``vct`` (``CITYID_VCT_BASE_URL``, or ``ISSUER_URL/types``):
+        the issuer serves the Type Metadata there, so it must be a path under ``issuer_url``."""
+        base = (self.vct_base_url or f"{self.issuer_url}/types").rstrip("/")
+        if not base.startswith(self.issuer_url + "/"):
+            raise SettingsError(f"CITYID_VCT_BASE_URL must be a path under CITYID_ISSUER_URL ({self.issuer_url}/...), "
+                                f"where the issuer serves the credential types: not {base}")  # fmt: skip
+        return base
 
     @property
     def https(self) -> bool:

@@ -6,12 +6,14 @@ Recipes:
 * **audit** - :func:`audit`, then :func:`render_json`, :func:`render_markdown` or :func:`render_html`
 * **approve** - :func:`sign_registry` signs only policies without errors
 * **enforce** - :func:`verify_registry`, then :func:`check_request` for each desk request
+* **interoperate** - :func:`dcql_query`: a policy as an OpenID4VP 1.0 DCQL query
 
 Everything but :func:`load_policies` is pure: time (``today``, ``now``) is an argument.
 """
 
 from ._audit import AuditReport, LinkablePair, PolicyAudit, audit
 from ._claims import CatalogueError, ClaimInfo, ClaimsCatalogue, Combination, Sensitivity, default_catalogue
+from ._dcql import DcqlMappingError, dcql_query
 from ._files import PolicyPathError, bundled_catalog, load_policies
 from ._html import render_html
 from ._model import WALLET_LANGUAGES, ClaimRequest, Finding, Policy, Retention, Severity, utc_day
@@ -40,6 +42,7 @@ __all__ = [
     "ClaimRequest",
     "ClaimsCatalogue",
     "Combination",
+    "DcqlMappingError",
     "Finding",
     "LinkablePair",
     "LoadedPolicy",
@@ -60,6 +63,7 @@ __all__ = [
     "check_policy",
     "check_request",
     "check_set",
+    "dcql_query",
     "default_catalogue",
     "load_policies",
     "parse_duration",

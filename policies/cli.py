@@ -29,9 +29,10 @@ from credential import REQUEST_PREFIX, CredentialError, decode_request_text
 
 from ._audit import AuditReport, audit
 from ._claims import default_catalogue
+from ._dcql import DcqlMappingError, dcql_query
 from ._files import PolicyPathError, bundled_catalog, load_policies
 from ._html import render_html
-from ._model import Finding, Severity
+from ._model import Finding, Policy, Severity
 from ._registry import Registry, UnapprovedPoliciesError, check_request, sign_registry, verify_registry
 from ._report import render_json, render_markdown, verdict
 
@@ -326,3 +327,55 @@ def check_command(
         "expires_at": desk_request.expires_at,
     }
     raise _report(as_json, result, EXIT_OK)
+
+
+def _catalog_policies() -> dict[str, Policy]:
+    """The bundled catalog's well-formed policies by id (audit errors do not matter here)."""
+    loaded = load_policies([bundled_catalog()])
+    return {item.policy.id: item.policy for item in loaded if item.policy is not None}
+
+
+def _json(value: object) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=True) + "\n"
+
+
+@app.command("dcql")
+def dcql_command(
+    policy_id: Annotated[
+        str | None,
+        typer.Argument(metavar="POLICY", help="A catalog policy's id, e.g. library-card.", show_default=False),
+    ] = None,
+    every: Annotated[
+        bool, typer.Option("--all", help="Every catalog policy: one JSON object of policy id to its query.")
+    ] = False,
+) -> None:
+    """Print a catalog policy's OpenID4VP 1.0 DCQL query (the dcql_query request parameter) as JSON.
+
+    It asks any wallet for one dc+sd-jwt credential of a cityid type with the policy's claims, key-bound.
+
+    Purpose, retention, legal basis, and the desk's audience and nonce are not DCQL: see docs/interop.md.
+
+    With --all: one object of policy id to query; a policy no one credential can answer is named on stderr.
+
+    Exit status: 0 printed; 1 unknown_policy or no_single_credential; 2 usage_error (POLICY or --all).
+    """
+    if (policy_id is None) == (not every):
+        raise _fail("usage_error", "give one POLICY id, or --all")
+    catalog = _catalog_policies()
+    if every:
+        queries: dict[str, object] = {}
+        for found_id, policy in sorted(catalog.items()):
+            try:
+                queries[found_id] = dcql_query(policy)
+            except DcqlMappingError as exc:
+                errors.print(Text.assemble(("not mapped", "yellow"), f" [{exc.reason}] ", printable(exc.message)))
+        sys.stdout.write(_json(queries))
+        return
+    assert policy_id is not None
+    if policy_id not in catalog:
+        raise _fail("unknown_policy", f"no policy '{policy_id}' in the catalog; it has {', '.join(sorted(catalog))}")
+    try:
+        query = dcql_query(catalog[policy_id])
+    except DcqlMappingError as exc:
+        raise _fail(exc.reason, exc.message) from None
+    sys.stdout.write(_json(query))

@@ -3,10 +3,13 @@
 The browser is the system's (``/usr/bin/chromium``, or ``CITYID_CHROMIUM``); Playwright's own
 download is never used. Without a browser the tests are skipped with a message saying so,
 unless ``CITYID_REQUIRE_BROWSER=1`` (which ``./dev test`` sets), when they fail instead.
+
+A page's camera is Chromium's fake one playing a y4m video of a QR code (:class:`Camera`).
 """
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import threading
@@ -19,7 +22,10 @@ from typing import NoReturn
 import pytest
 import uvicorn
 from issuer_support import free_port
-from playwright.sync_api import Browser, sync_playwright
+from PIL import Image
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from cityid.qrimage import make_qr, to_png
 
 FLAGS = [
     "--headless",
@@ -69,6 +75,70 @@ def serving(app: object, port: int | None = None) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+def write_qr_video(png: bytes, path: Path, frames: int = 20) -> Path:
+    """A 640x480 I420 video of a QR image, large and centred on white, which Chromium loops as its
+    camera. It is written beside ``path`` and moved over it, so a camera never opens half a file."""
+    with Image.open(io.BytesIO(png)) as image:
+        side = 440
+        qr = image.convert("L").resize((side, side), Image.Resampling.NEAREST)
+    canvas = Image.new("L", (640, 480), 255)
+    canvas.paste(qr, ((640 - side) // 2, (480 - side) // 2))
+    luma, chroma = canvas.tobytes(), bytes([128]) * (320 * 240)
+    partial = path.with_name(path.name + ".part")
+    with partial.open("wb") as video:
+        video.write(b"YUV4MPEG2 W640 H480 F10:1 Ip A1:1 C420jpeg\n")
+        for _ in range(frames):
+            video.write(b"FRAME\n" + luma + chroma + chroma)
+    partial.replace(path)
+    return path
+
+
+def camera_flags(video: Path) -> list[str]:
+    """Chromium's flags for a camera that plays ``video`` (allowed without asking)."""
+    return ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-video-capture={video}"]  # fmt: skip
+
+
+class Camera:
+    """The fake camera of one Chromium launch (:attr:`flags`), pointed at a code by :meth:`show`.
+
+    Chromium opens the video file anew each time a page starts its camera, so one launch serves
+    every scene: show the next code once the page has stopped its camera (the phone app stops it
+    after each read; a page's camera stops when it is reloaded or left)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.show(_white_png())
+
+    @property
+    def flags(self) -> list[str]:
+        return camera_flags(self.path)
+
+    def show(self, png: bytes) -> None:
+        write_qr_video(png, self.path)
+
+    def show_text(self, text: str) -> None:
+        self.show(to_png(make_qr(text)))
+
+
+def _white_png() -> bytes:
+    out = io.BytesIO()
+    Image.new("L", (64, 64), 255).save(out, format="PNG")
+    return out.getvalue()
+
+
+def desk_result(page: Page, timeout: float = 30_000) -> dict[str, str]:
+    """What the desk page shows once it has read a code: the result's class and reason, its
+    verdict and its facts."""
+    page.wait_for_selector("#result:not([hidden])", timeout=timeout)
+    return {
+        "class": page.get_attribute("#result", "class") or "",
+        "reason": page.get_attribute("#result", "data-reason") or "",
+        "verdict": page.inner_text("#verdict"),
+        "facts": page.inner_text("#facts"),
+    }
 
 
 @contextmanager

@@ -2,14 +2,14 @@
 
 An issuer is served over real HTTP on loopback (a secure context, so the service worker and the
 camera work) with its issuer URL set to that address, so the app's OpenID4VCI calls stay on one
-origin. The phone is Playwright's ``Galaxy S5`` with a 6x CPU throttle; its camera is a y4m video
-of a QR code. Chromium takes one fake video per launch, so every camera scene is a new launch on
-the same profile directory, which keeps IndexedDB and the service worker between scenes.
+origin. A phone is a browser context as Playwright's ``Galaxy S5`` (mobile viewport, touch) with
+a 6x CPU throttle; its camera is a y4m video of a QR code. Chromium is launched once for all the
+phones and once for the desk (and the clerk): each launch has one fake camera, pointed at the
+next code between scenes (:class:`browser.Camera`).
 """
 
 from __future__ import annotations
 
-import io
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,22 +18,22 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from browser import FLAGS, missing, required_chromium, serving
+from browser import FLAGS, Camera, desk_result, missing, required_chromium, serving
 from desk_support import publish_registry
-from issuer_support import PASSPHRASE, free_port, initialise
-from PIL import Image
-from playwright.sync_api import BrowserContext, Page, Playwright
+from fastapi.testclient import TestClient
+from issuer_support import PASSPHRASE, Issuer, enrolled, free_port, initialise
+from playwright.sync_api import Browser, Page, Playwright
 from pydantic import SecretStr
 
-from cityid.qrimage import make_qr, to_png
 from issuer.app import create_app
+from issuer.desk import phone_app_link
 from issuer.registry import publish
 from issuer.settings import IssuerSettings
 from verifier.sync import sync
 
 APP_DIST = Path(__file__).resolve().parents[1] / "wallet" / "app" / "dist"
 AXE = Path(__file__).resolve().parents[1] / "wallet" / "app" / "node_modules" / "axe-core" / "axe.min.js"
-CLERK_PASSWORD = "clerk-password-1"
+CLERK_PASSWORD = "clerk-password-1"  # alice's, as issuer_support.Issuer.clerk makes her
 
 # Every object store's records as text, with bytes as base64: what a thief reading the disk would see.
 DUMP_IDB = """async () => {
@@ -67,35 +67,6 @@ DUMP_IDB = """async () => {
 }"""
 
 
-def write_qr_video(png: bytes, path: Path, frames: int = 20) -> Path:
-    """A 640x480 I420 video of a QR image, large and centred on a white margin, looped as a camera."""
-    with Image.open(io.BytesIO(png)) as image:
-        qr = image.convert("L")
-        side = 440
-        qr = qr.resize((side, side), Image.Resampling.NEAREST)
-    canvas = Image.new("L", (640, 480), 255)
-    canvas.paste(qr, ((640 - side) // 2, (480 - side) // 2))
-    luma, chroma = canvas.tobytes(), bytes([128]) * (320 * 240)
-    with path.open("wb") as video:
-        video.write(b"YUV4MPEG2 W640 H480 F10:1 Ip A1:1 C420jpeg\n")
-        for _ in range(frames):
-            video.write(b"FRAME\n" + luma + chroma + chroma)
-    return path
-
-
-def text_video(text: str, path: Path) -> Path:
-    return write_qr_video(to_png(make_qr(text)), path)
-
-
-def blank_video(path: Path) -> Path:
-    return write_qr_video(to_png(make_qr("nothing to read")), path)
-
-
-def camera_flags(video: Path | None) -> list[str]:
-    flags = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
-    return [*flags, f"--use-file-for-fake-video-capture={video}"] if video else flags
-
-
 def require_browser_and_app() -> Path:
     path = required_chromium()
     if not (APP_DIST / "index.html").exists():
@@ -104,13 +75,26 @@ def require_browser_and_app() -> Path:
 
 
 @dataclass
+class ClerkOffer:
+    link: str
+    pin: str
+    revocation_code: str
+
+
+@dataclass
 class ServedIssuer:
-    """An issuer on http://127.0.0.1:PORT whose issuer URL is that address."""
+    """An issuer on http://127.0.0.1:PORT whose issuer URL is that address; ``local`` is the same
+    issuer in this process (its database and service layer, and its clerk ``alice``)."""
 
     url: str
-    settings: IssuerSettings
+    local: Issuer
     board_jwks: dict[str, Any]
     app: Any
+
+    def offer(self, given_name: str = "Ana", birthdate: str = "1990-05-17") -> ClerkOffer:
+        """An offer as the clerk's pages make it, for tests that are not about those pages."""
+        created = self.local.offer(enrolled(given_name, birthdate))
+        return ClerkOffer(phone_app_link(self.url, created.offer_uri), created.pin, created.revocation_code)
 
     def sync_desk(self, data: Path) -> Any:
         """The desk's sync from this issuer; its status list is rebuilt first, so a revocation a
@@ -125,43 +109,23 @@ class ServedIssuer:
                     board_jwks=self.board_jwks)  # fmt: skip
 
 
-class _IssuerHandle:
-    def __init__(self, settings: IssuerSettings) -> None:
-        self.settings = settings
-
-
 @contextmanager
-def served_issuer(data: Path) -> Iterator[ServedIssuer]:
+def served_issuer(data: Path, **extra: Any) -> Iterator[ServedIssuer]:
+    """The issuer, with its clerk, serving its signed registry; ``extra`` are settings."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     settings = IssuerSettings(data=data, issuer_url=url, issuer_passphrase=SecretStr(PASSPHRASE),
-                              status_list_size=2**16)  # fmt: skip
+                              status_list_size=2**16, **extra)  # fmt: skip
     engine = initialise(settings)
-    board = publish_registry(_IssuerHandle(settings))  # type: ignore[arg-type]
+    app = create_app(settings, engine=engine)
+    local = Issuer(settings, engine, TestClient(app, base_url=url))
+    local.clerk()
+    board = publish_registry(local)
     registry = (data / "registry.jwt").read_text()
     publish(data, registry, board, now=int(time.time()))  # what GET /registry serves the phone
-    app = create_app(settings, engine=engine)
     with serving(app, port):
-        yield ServedIssuer(url, settings, board, app)
+        yield ServedIssuer(url, local, board, app)
     engine.dispose()
-
-
-def add_clerk(issuer: ServedIssuer, name: str = "alice") -> None:
-    from cityid.sealing import hash_password  # noqa: PLC0415
-    from issuer.db import make_engine, sessions  # noqa: PLC0415
-    from issuer.models import Clerk  # noqa: PLC0415
-
-    engine = make_engine(issuer.settings.url)
-    with sessions(engine).begin() as session:
-        session.add(Clerk(username=name, password_hash=hash_password(CLERK_PASSWORD), created_at=int(time.time())))
-    engine.dispose()
-
-
-@dataclass
-class ClerkOffer:
-    link: str
-    pin: str
-    revocation_code: str
 
 
 def clerk_enrols(page: Page, base: str, given_name: str, birthdate: str) -> ClerkOffer:
@@ -195,33 +159,67 @@ def clerk_revokes(page: Page, base: str, code: str) -> None:
     page.wait_for_load_state()
 
 
+@dataclass
+class Phones:
+    """One Chromium for every phone of a test module, and the camera they all share."""
+
+    playwright: Playwright
+    browser: Browser
+    camera: Camera
+
+    @contextmanager
+    def phone(self, *, throttle: float = 6) -> Iterator[Page]:
+        """A new phone (its own IndexedDB and service worker) with a page open, its CPU
+        ``throttle`` times slower (1: not throttled)."""
+        device = dict(self.playwright.devices["Galaxy S5"])
+        device.pop("default_browser_type", None)
+        context = self.browser.new_context(**device, permissions=["camera"])
+        try:
+            page = context.new_page()
+            if throttle > 1:
+                context.new_cdp_session(page).send("Emulation.setCPUThrottlingRate", {"rate": throttle})
+            yield page
+        finally:
+            context.close()
+
+
 @contextmanager
-def phone(
-    playwright: Playwright, profile: Path, video: Path | None, *, throttle: float = 6
-) -> Iterator[BrowserContext]:
-    """The old phone, with ``video`` as its camera, on the persistent ``profile``."""
-    device = dict(playwright.devices["Galaxy S5"])
-    device.pop("default_browser_type", None)
-    context = playwright.chromium.launch_persistent_context(
-        str(profile), executable_path=str(require_browser_and_app()), args=[*FLAGS, *camera_flags(video)],
-        permissions=["camera"], **device,
-    )  # fmt: skip
-    if throttle > 1:
-        context.on("page", lambda page: _throttle(context, page, throttle))
-        for page in context.pages:
-            _throttle(context, page, throttle)
+def phones(playwright: Playwright, folder: Path) -> Iterator[Phones]:
+    """Chromium for phones, its camera's video in ``folder``."""
+    with _launched(playwright, Camera(folder / "phone-camera.y4m")) as (browser, camera):
+        yield Phones(playwright, browser, camera)
+
+
+@contextmanager
+def _launched(playwright: Playwright, camera: Camera) -> Iterator[tuple[Browser, Camera]]:
+    browser = playwright.chromium.launch(executable_path=str(require_browser_and_app()), args=[*FLAGS, *camera.flags])
     try:
-        yield context
+        yield browser, camera
     finally:
-        context.close()
+        browser.close()
 
 
-def _throttle(context: BrowserContext, page: Page, rate: float) -> None:
-    context.new_cdp_session(page).send("Emulation.setCPUThrottlingRate", {"rate": rate})
+@dataclass
+class DeskBrowser:
+    """Desktop Chromium with its own camera: the desk page reading proofs, and the clerk's pages."""
+
+    browser: Browser
+    camera: Camera
+    page: Page
+
+    def scans(self, base: str, png: bytes, policy: str) -> dict[str, str]:
+        """The desk page at ``base`` freshly opened, its camera showing ``png``: what it shows."""
+        self.page.goto("about:blank")  # the page before stops its camera
+        self.camera.show(png)
+        self.page.goto(f"{base}/?policy={policy}&lang=en")
+        return desk_result(self.page)
 
 
-def first_page(context: BrowserContext) -> Page:
-    return context.pages[0] if context.pages else context.new_page()
+@contextmanager
+def desk_browser(playwright: Playwright, folder: Path) -> Iterator[DeskBrowser]:
+    """Chromium for the desk page and the clerk, its camera's video in ``folder``."""
+    with _launched(playwright, Camera(folder / "desk-camera.y4m")) as (browser, camera):
+        yield DeskBrowser(browser, camera, browser.new_page(viewport={"width": 1280, "height": 1000}))
 
 
 def screen(page: Page, name: str, timeout: float = 30_000) -> None:
@@ -250,48 +248,22 @@ def dump_storage(page: Page) -> dict[str, Any]:
     return result
 
 
-def receive_batch(page: Page, link: str, pin: str) -> float:
-    """Open the offer link, type the PIN, wait for ``received``: the seconds from submit to it."""
+def receive_batch(page: Page, link: str, pin: str) -> None:
+    """Open the offer link, type the PIN, wait for the ``received`` screen."""
     page.goto(link)
     screen(page, "offer")
     page.fill("#pin", pin)
-    started = time.perf_counter()
     page.click("#pin-submit")
     screen(page, "received", timeout=60_000)
-    return time.perf_counter() - started
 
 
-def scan_and_consent(page: Page, timeout: float = 30_000) -> float:
-    """From home, tap scan and wait for the consent screen: the seconds from the camera starting."""
+def scan_and_consent(page: Page, timeout: float = 30_000) -> None:
+    """From home, tap scan and wait for what the code read leads to: consent, or a refusal."""
     page.click("#scan-request")
-    page.wait_for_function("() => { const v = document.getElementById('camera'); return v && v.srcObject; }",
-                           timeout=timeout)  # fmt: skip
-    started = time.perf_counter()
     page.wait_for_function("() => ['consent', 'refused'].includes(document.body.dataset.screen)", timeout=timeout)
-    return time.perf_counter() - started
 
 
-def consent_to_proof(page: Page) -> float:
-    started = time.perf_counter()
+def consent_to_proof(page: Page) -> None:
     page.click("#consent-yes")
     screen(page, "proof")
-    page.wait_for_selector("#proof-qr svg, svg#proof-qr, #proof-qr", state="visible")
-    return time.perf_counter() - started
-
-
-def desk_scans(playwright: Playwright, base: str, video: Path, policy: str) -> dict[str, str]:
-    """The desk page in desktop Chromium with ``video`` as its camera: what it shows."""
-    browser = playwright.chromium.launch(executable_path=str(require_browser_and_app()),
-                                         args=[*FLAGS, *camera_flags(video)])  # fmt: skip
-    try:
-        page = browser.new_page(viewport={"width": 1280, "height": 1000})
-        page.goto(f"{base}/?policy={policy}&lang=en")
-        page.wait_for_selector("#result:not([hidden])", timeout=30_000)
-        return {
-            "class": page.get_attribute("#result", "class") or "",
-            "reason": page.get_attribute("#result", "data-reason") or "",
-            "verdict": page.inner_text("#verdict"),
-            "facts": page.inner_text("#facts"),
-        }
-    finally:
-        browser.close()
+    page.wait_for_selector("#proof-qr", state="visible")

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import httpx
 
 from cityid.demo import REQUESTED, run_scenario
 from cityid.qrimage import decode_qr_image
@@ -80,3 +85,38 @@ def test_demo_tells_the_story(tmp_path: Path) -> None:
         assert words in story, words
     assert "FOUND" not in story
     assert list(tmp_path.iterdir()) == [], "without --out the demo writes nothing"
+
+
+def test_demo_serve_keeps_its_issuer_up_for_the_phone_wallet_until_ctrl_c(tmp_path: Path) -> None:
+    """`cityid demo --serve`: after the story, a link opens the phone wallet with a new offer on
+    the demo's own issuer, its PIN redeems it, a desk page is up, and Ctrl+C stops and deletes it all."""
+    env = {**os.environ, "COLUMNS": "400", "TMPDIR": str(tmp_path)}
+    process = subprocess.Popen([sys.executable, "-m", "cityid", "demo", "--serve"], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=env)  # fmt: skip
+    assert process.stdout is not None
+    lines: list[str] = []
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not any("Press Ctrl+C" in line for line in lines):
+            line = process.stdout.readline()
+            assert line, f"the demo ended early: {''.join(lines)}{process.stderr.read() if process.stderr else ''}"
+            lines.append(line)
+        told = "".join(lines)
+        link = re.search(r"(http://127\.0\.0\.1:\d+/wallet/#offer=\S+)", told)
+        pin = re.search(r"Type the PIN (\d{6})", told)
+        desk = re.search(r"A desk asking for a proof .*: (http://127\.0\.0\.1:\d+)/", told)
+        assert link and pin and desk, told
+        base, _, fragment = link.group(1).partition("/wallet/#offer=")
+        assert httpx.get(f"{base}/wallet/").status_code == 200  # the built app, from the demo's issuer
+        offer = json.loads(parse_qs(urlsplit(unquote(fragment)).query)["credential_offer"][0])
+        grant = offer["grants"]["urn:ietf:params:oauth:grant-type:pre-authorized_code"]
+        token = httpx.post(f"{base}/token", data={"grant_type": "urn:ietf:params:oauth:grant-type:pre-authorized_code",
+                           "pre-authorized_code": grant["pre-authorized_code"], "tx_code": pin.group(1)})  # fmt: skip
+        assert token.status_code == 200 and token.json()["access_token"]
+        assert httpx.get(f"{desk.group(1)}/").status_code == 200
+    finally:
+        process.send_signal(signal.SIGINT)
+        rest, errors = process.communicate(timeout=30)
+    assert process.returncode == 130, errors  # interrupted, as shells report Ctrl+C (cityid/exits.py)
+    assert "Traceback" not in rest + errors and "deleting their files" in rest
+    assert not list(tmp_path.glob("cityid-demo-*")), "the demo's folder is deleted"

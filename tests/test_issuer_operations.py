@@ -440,3 +440,20 @@ def test_serve_speaks_https_with_a_certificate_and_refuses_half_of_one(tmp_path:
     finally:
         process.terminate()
         process.wait(10)
+
+
+def test_new_issuer_keys_get_a_short_unique_kid_that_names_their_thumbprint(tmp_path: Path) -> None:
+    """Every proof QR carries the kid: 8 characters of the thumbprint, distinct among the issuer's keys."""
+    from credential import jwk_thumbprint  # noqa: PLC0415
+    from issuer.db import sessions as make_sessions  # noqa: PLC0415
+    from issuer.keys import KID_LENGTH, create_key  # noqa: PLC0415
+    from issuer.models import IssuerKey  # noqa: PLC0415
+
+    with running_issuer(tmp_path) as issuer:
+        with make_sessions(issuer.engine).begin() as session:
+            made = [create_key(session, PASSPHRASE, now=int(time.time())) for _ in range(20)]
+        with make_sessions(issuer.engine).begin() as session:
+            stored = {row.kid: json.loads(row.public_jwk) for row in session.scalars(select(IssuerKey))}
+    assert len(set(made)) == len(made) and all(len(kid) == KID_LENGTH for kid in made)
+    for kid in made:
+        assert stored[kid]["kid"] == kid and jwk_thumbprint(stored[kid]).startswith(kid)

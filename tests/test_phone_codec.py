@@ -1,4 +1,5 @@
-"""The phone wallet's JS codec agrees with the Python core: committed vectors, and node's own tests."""
+"""The phone wallet's JS core agrees with the Python core: committed vectors, node's own tests, and
+presentations node makes that the Python desk verifies."""
 
 from __future__ import annotations
 
@@ -6,22 +7,53 @@ import json
 import os
 import shutil
 import subprocess
+from dataclasses import replace
+from typing import Any
 
 import pytest
-from phone_vectors import DICTIONARY_JS, ROOT, VECTORS, dictionary_js
+from phone_vectors import DICTIONARY_JS, ISSUER_KEY, ROOT, VECTOR_FILES, VECTORS, dictionary_js, vector_text
+from support import NOW, STATUS
 
 from credential import (
     CredentialError,
     DeskRequest,
+    KeySet,
+    StatusList,
     decode_qr_text,
     decode_request_text,
     encode_qr_text,
     encode_request_text,
+    sign_status_list,
+    verify_status_list_token,
 )
+from credential._encoding import b64url_decode, b64url_encode, compact_json
+from policies import verify_registry
+from verifier.engine import Desk, ReplayGuard, Trust
+
+
+def _vectors(name: str) -> dict[str, Any]:
+    vectors: dict[str, Any] = json.loads((VECTORS / name).read_text(encoding="utf-8"))
+    return vectors
+
+
+def _node() -> str:
+    node = shutil.which("node")
+    if node is None:
+        message = "node is not installed; the phone wallet's JS tests need it"
+        if os.environ.get("CITYID_REQUIRE_BROWSER") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    return node
 
 
 def test_dictionary_js_is_current() -> None:
     assert DICTIONARY_JS.read_text(encoding="utf-8") == dictionary_js()
+
+
+@pytest.mark.parametrize("name", VECTOR_FILES)
+def test_vector_file_is_what_the_python_core_writes_today(name: str) -> None:
+    """Run ``.venv/bin/python tests/phone_vectors.py`` when the Python core changes on purpose."""
+    assert (VECTORS / name).read_text(encoding="utf-8") == vector_text(name)
 
 
 def test_python_agrees_with_every_cid1_vector() -> None:
@@ -48,13 +80,99 @@ def test_python_agrees_with_every_request_vector() -> None:
         assert caught.value.reason.value == vector["reason"]
 
 
+def test_registry_cases_cover_every_refusal_the_phone_must_match() -> None:
+    """registry.test.mjs holds the phone to each decision here (None: a request accepted)."""
+    decided = {case.get("reason") for case in _vectors("registry.json")["cases"]}
+    assert {None, "claims_exceed_policy", "unknown_policy", "policy_expired", "request_expired", "invalid_request",
+            "registry_expired", "invalid_registry", "registry_rollback", "board_key_changed", "bad_signature",
+            "unknown_key", "wrong_type", "unsupported_algorithm", "unsupported_critical_header"} <= decided  # fmt: skip
+
+
 def test_node_tests_pass() -> None:
-    node = shutil.which("node")
-    if node is None:
-        message = "node is not installed; the phone wallet's JS tests need it"
-        if os.environ.get("CITYID_REQUIRE_BROWSER") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
+    node = _node()
     result = subprocess.run([node, "--test", "wallet/app/test/"], cwd=ROOT, capture_output=True, text=True,
                             timeout=120, check=False)  # fmt: skip
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+
+
+def _desk() -> Desk:
+    """The Python desk, trusting the issuer and board of the phone vectors, at their NOW."""
+    present, registry = _vectors("present.json"), _vectors("registry.json")
+    issuer_keys = KeySet.from_jwks(present["issuerJwks"])
+    status = sign_status_list(StatusList(1, bytes(1024)), ISSUER_KEY, uri=STATUS.uri, now=NOW, lifetime=86_400, ttl=300)
+    return Desk(
+        Trust(
+            issuer_keys=issuer_keys,
+            status_lists={STATUS.uri: verify_status_list_token(status, issuer_keys, uri=STATUS.uri, now=NOW)},
+            registry=verify_registry(registry["registries"]["current"], KeySet.from_jwks(registry["keys"]["board"]),
+                                     now=NOW),
+            synced_at=NOW,
+        ),
+        replay=ReplayGuard(started_at=None),
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def node_presentations() -> dict[str, str]:
+    """``{case name: CID1 text}``: what the phone's own code presents for each case of present.json."""
+    result = subprocess.run([_node(), "wallet/app/test/present-for-python.mjs"], cwd=ROOT, capture_output=True,
+                            text=True, timeout=60, check=False)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    made: dict[str, str] = json.loads(result.stdout)
+    return made
+
+
+def test_python_desk_verifies_what_node_presents(node_presentations: dict[str, str]) -> None:
+    """Valid, key-bound, and showing exactly the claims the desk asked for: none dropped, none missing."""
+    cases = _vectors("present.json")["cases"]
+    assert set(node_presentations) == {case["name"] for case in cases}
+    for case in cases:
+        result = _desk().check(node_presentations[case["name"]], request=decode_request_text(case["request"]), now=NOW)
+        assert (result.valid, result.reason, result.device_bound) == (True, "ok", True), (case["name"], result.message)
+        assert (dict(result.claims), result.dropped) == (case["shown"], ()), case["name"]
+        assert decode_qr_text(node_presentations[case["name"]]).split("~")[1:-1] == case["disclosures"]
+
+
+def _changed_disclosure(disclosure: str, value: object) -> str:
+    """The object disclosure ``[salt, name, value]`` with another value (so another digest)."""
+    salt, name, _ = json.loads(b64url_decode(disclosure))
+    return b64url_encode(compact_json([salt, name, value]))
+
+
+def _tampered(compact: str, how: str) -> str:
+    jwt, *disclosures, key_binding = compact.split("~")
+    if how == "a disclosure's value changed":
+        disclosures[0] = _changed_disclosure(disclosures[0], "Elsewhere")
+    elif how == "a disclosure dropped after signing":
+        disclosures = disclosures[:-1]
+    elif how == "the key binding's nonce changed":
+        header, payload, signature = key_binding.split(".")
+        claims = json.loads(b64url_decode(payload)) | {"nonce": b64url_encode(b"another desk's nonce")}
+        key_binding = ".".join((header, b64url_encode(compact_json(claims)), signature))
+    return "~".join((jwt, *disclosures, key_binding))
+
+
+@pytest.mark.parametrize(
+    ("how", "reason"),
+    [
+        ("a disclosure's value changed", "digest_mismatch"),
+        ("a disclosure dropped after signing", "sd_hash_mismatch"),
+        ("the key binding's nonce changed", "kb_bad_signature"),
+    ],
+)
+def test_a_tampered_node_presentation_is_refused(node_presentations: dict[str, str], how: str, reason: str) -> None:
+    case = _vectors("present.json")["cases"][0]
+    compact = _tampered(decode_qr_text(node_presentations[case["name"]]), how)
+    result = _desk().check(encode_qr_text(compact), request=decode_request_text(case["request"]), now=NOW)
+    assert (result.valid, result.reason) == (False, reason), result.message
+
+
+def test_a_node_presentation_answers_only_the_request_it_was_made_for(node_presentations: dict[str, str]) -> None:
+    """Shown to another desk (another audience), or to the same desk's next request (another
+    nonce), it is refused."""
+    first, other = _vectors("present.json")["cases"][:2]
+    proof, request = node_presentations[first["name"]], decode_request_text(first["request"])
+    another_desk = replace(request, audience=decode_request_text(other["request"]).audience)
+    next_request = replace(request, nonce=b64url_encode(bytes(16)))
+    assert _desk().check(proof, request=another_desk, now=NOW).reason == "audience_mismatch"
+    assert _desk().check(proof, request=next_request, now=NOW).reason == "nonce_mismatch"

@@ -371,10 +371,9 @@ def test_a_receive_whose_answer_was_lost_goes_on_after_a_reload_without_the_pin(
     started = phone.ok("startReceive", link)
     assert started["issuer"] == ISSUER_URL and started["configurations"] == ["residency", "identity"]
     assert phone.ok("pendingReceive")["needsPin"] is True
-    phone.page.evaluate("(pin) => { window.receiving = window.wallet.receive(pin).catch(() => null); }", created.pin)
-    deadline = time.monotonic() + 20
-    while not lost and time.monotonic() < deadline:
-        phone.page.wait_for_timeout(20)
+    with phone.page.expect_event("requestfailed", lambda failed: failed.url.endswith("/credential"), timeout=20_000):
+        phone.page.evaluate("(pin) => { window.receiving = window.wallet.receive(pin).catch(() => null); }",
+                            created.pin)  # fmt: skip
     assert lost, "the phone never asked for its credentials"
     phone.open()  # the app is closed mid-receive and opened again
     city.hooks.clear()

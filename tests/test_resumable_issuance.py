@@ -210,7 +210,7 @@ class Proxy:
                 self.by_token[answer.json()["access_token"]] = resident
             elif path == "/credential":
                 credentials = [entry["credential"] for entry in answer.json()["credentials"]]
-                kind = "residency" if parse_issued(credentials[0]).vct == RESIDENCY.vct else "identity"
+                kind = "residency" if RESIDENCY.is_named_by(parse_issued(credentials[0]).vct or "") else "identity"
                 resident.issued[kind] += credentials
 
     @staticmethod

@@ -13,7 +13,7 @@ import secrets
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.panel import Panel
@@ -25,23 +25,24 @@ from cityid.exits import exit_code
 from cityid.files import write_atomic
 from cityid.i18n import choose_language, translator
 from cityid.inputs import InputError, load_key_set, load_proof, read_bounded_text
-from cityid.qrimage import make_qr, to_png, to_terminal
 from cityid.words import clock_hint, desk_words
 from credential import (
-    CREDENTIAL_TYPES,
     CredentialError,
     KeySet,
     StatusListToken,
     VerifiedPresentation,
     VerifyOptions,
     check_status,
+    credential_type_of,
     encode_request_text,
     new_request,
     status_list_subject,
     verify_presentation,
     verify_status_list_token,
 )
-from policies import Registry, check_request, verify_registry
+
+if TYPE_CHECKING:
+    from policies import Registry
 
 app = typer.Typer(
     help="The service desk: check residents' proofs offline, keeping nothing.",
@@ -49,13 +50,12 @@ app = typer.Typer(
 )
 
 DEFAULT_MAX_AGE = 3600
-_TITLES = {kind.vct: kind.title for kind in CREDENTIAL_TYPES.values()}
-_CLAIM_ORDER = {kind.vct: list(kind.claims) for kind in CREDENTIAL_TYPES.values()}
 
 
 def in_display_order(vct: str, claims: dict[str, Any]) -> list[tuple[str, Any]]:
     """Claims in their credential type's order (disclosures arrive in digest order)."""
-    order = _CLAIM_ORDER.get(vct, [])
+    kind = credential_type_of(vct)  # the type's URN or its published https vct
+    order = list(kind.claims) if kind else []
     return sorted(claims.items(), key=lambda item: order.index(item[0]) if item[0] in order else len(order))
 
 
@@ -100,7 +100,7 @@ def _show(result: dict[str, Any], verified: VerifiedPresentation | None) -> None
     table.add_column(style="dim")
     table.add_column()
     table.add_row("Issuer", safe(verified.issuer))
-    title = _TITLES.get(verified.vct)
+    title = kind.title if (kind := credential_type_of(verified.vct)) else None
     table.add_row("Credential", safe(f"{title} ({verified.vct})" if title else verified.vct))
     for index, (name, value) in enumerate(in_display_order(verified.vct, verified.claims)):
         table.add_row("Shared" if index == 0 else "", Text.assemble((printable(name), "bold"), ": ", printable(value)))
@@ -227,6 +227,8 @@ class _TrustProblem(Exception):
 
 def _request_registry(registry: Path | None, board_jwks: Path | None, data: Path | None, now: int) -> Registry:
     """The policies a request may name: from the files given, or else the desk's synced trust."""
+    from policies import verify_registry  # noqa: PLC0415 - `verify` and `check` need no policy tools
+
     if registry is not None or board_jwks is not None:
         if registry is None or board_jwks is None:
             raise InputError("usage_error", "pass --registry and --board-jwks together")
@@ -294,6 +296,9 @@ def request(
 
     Then check the wallet's proof with `cityid verifier check`.
     """
+    from cityid.qrimage import make_qr, to_png, to_terminal  # noqa: PLC0415 - only a request draws a QR code
+    from policies import check_request  # noqa: PLC0415
+
     now = int(time.time())
     try:
         policy_registry = _request_registry(registry, board_jwks, data, now)

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 from cityid.files import write_atomic
 from cityid.fingerprint import FingerprintError, normalise_fingerprint, shortened, trust_fingerprint
+from cityid.issuermetadata import IssuerMetadataError, jwt_vc_issuer_url, metadata_jwks
 from credential import (
     CredentialError,
     KeySet,
@@ -127,7 +128,7 @@ def _document(text: str, what: str) -> dict[str, Any]:
 
 
 def anchors_from(source: str, fetch: Fetch, fingerprint: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The issuer's keys (``/.well-known/jwt-vc-issuer``) and the policy board's (``/registry``),
+    """The issuer's keys (its ``/.well-known/jwt-vc-issuer``) and the policy board's (``/registry``),
     downloaded from the issuer URL ``source`` and trusted only when together they have the
     ``fingerprint`` city IT gave the desk (``cityid/fingerprint.py``); else ``fingerprint_mismatch``."""
     try:
@@ -137,11 +138,15 @@ def anchors_from(source: str, fetch: Fetch, fingerprint: str) -> tuple[dict[str,
     if not _is_url(source):
         raise SyncError("usage_error", "--fingerprint needs the issuer's URL (https://...), not a file")
     base = source.rstrip("/")
-    metadata = _document(fetch(base + "/.well-known/jwt-vc-issuer"), "the issuer's metadata")
+    metadata = _document(fetch(jwt_vc_issuer_url(base)), "the issuer's metadata")
+    try:  # the keys by value (jwks) or by reference (jwks_uri), for an issuer URL with or without a path
+        issuer_jwks = metadata_jwks(metadata, base, lambda uri: _document(fetch(uri), "the issuer's keys"))
+    except IssuerMetadataError as exc:
+        raise SyncError(exc.reason, exc.message) from None
     published = _document(fetch(base + "/registry"), "the issuer's published registry")
-    issuer_jwks, board_jwks = metadata.get("jwks"), published.get("board_jwks")
-    if not isinstance(issuer_jwks, dict) or not isinstance(board_jwks, dict):
-        raise SyncError(Reason.INVALID_KEY.value, f"{base} publishes no issuer keys or no policy board key")
+    board_jwks = published.get("board_jwks")
+    if not isinstance(board_jwks, dict):
+        raise SyncError(Reason.INVALID_KEY.value, f"{base} publishes no policy board key")
     try:
         found = trust_fingerprint(issuer_jwks, board_jwks)
     except CredentialError as exc:

@@ -198,7 +198,7 @@ def _store_and_registry(
             try:
                 return store, held_while_offline(store, published, now=now)
             except WalletError as exc:
-                raise _Refused(exc.reason, _offline_message(_, exc.reason) or exc.message) from None
+                raise _Refused(exc.reason, exc.message) from None  # cityid.words says it to the resident
         approved = accept_published(store, published, now=now)
         save(path, passphrase, store)
     return store, approved
@@ -217,16 +217,6 @@ def _ask_for_registry(issuer: str) -> Published | WalletError:
         if exc.reason == "issuer_unreachable":
             return exc
         raise
-
-
-def _offline_message(_: Translate, reason: str) -> str | None:
-    if reason == "no_registry":
-        return _("This wallet has no list of approved policies yet. Go online once, so that it can fetch one from the "
-                 "city, then try again.")  # fmt: skip
-    if reason == "registry_offline":
-        return _("This wallet's list of approved policies has expired and the city's service could not be reached. "
-                 "Go online once, then try again.")  # fmt: skip
-    return None
 
 
 def _consent(_: Translate, language: str, policy: Policy, claims: tuple[str, ...], audience: str, screen: Any) -> None:

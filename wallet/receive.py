@@ -31,6 +31,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
+from cityid.issuermetadata import IssuerMetadataError, jwt_vc_issuer_url, metadata_jwks
 from cityid.keyfile import private_jwk, signing_key_from_jwk
 from credential import (
     CREDENTIAL_TYPES,
@@ -297,7 +298,7 @@ def receive(
             progress.count = size
             progress.device_keys = {name: keys[:size] for name, keys in progress.device_keys.items()}
         server = calls.json("GET", f"{offer.issuer}/.well-known/oauth-authorization-server", "metadata")
-        keys = KeySet.from_jwks(calls.json("GET", f"{offer.issuer}/.well-known/jwt-vc-issuer", "its keys"))
+        keys = _issuer_keys(calls, offer.issuer)
         endpoints = _Endpoints.of(server, issuer_metadata)
         nonce = _access(calls, endpoints, progress, pin)
         keep(progress, [])
@@ -313,6 +314,17 @@ def receive(
     except (KeyError, TypeError) as exc:
         raise WalletError("issuer_refused", f"the issuer's answer is incomplete ({exc})") from None
     return received
+
+
+def _issuer_keys(calls: _Calls, issuer: str) -> KeySet:
+    """The keys of ``issuer`` from its SD-JWT VC issuer metadata, which may give them by value or
+    by reference, for an issuer URL with or without a path (``cityid/issuermetadata.py``)."""
+    metadata = calls.json("GET", jwt_vc_issuer_url(issuer), "its keys")
+    try:
+        jwks = metadata_jwks(metadata, issuer, lambda uri: calls.json("GET", uri, "its keys"))
+        return KeySet.from_jwks(jwks, issuer=issuer)
+    except IssuerMetadataError as exc:
+        raise WalletError(exc.reason, exc.message) from None
 
 
 def _distinct(progress: Progress) -> None:
@@ -507,7 +519,8 @@ def _check(
         raise WalletError(
             "invalid_credential", f"the issuer sent a credential that does not verify: {exc.message}"
         ) from None
-    if payload.get("iss") != issuer or payload.get("vct") != CREDENTIAL_TYPES[configuration].vct:
+    vct = payload.get("vct")  # the type's published https vct, or its URN from an issuer of before
+    if payload.get("iss") != issuer or not isinstance(vct, str) or not CREDENTIAL_TYPES[configuration].is_named_by(vct):
         raise WalletError("invalid_credential", "the issuer sent a credential for another issuer or of another type")
     cnf = payload.get("cnf")
     bound = cnf.get("jwk") if isinstance(cnf, dict) else None

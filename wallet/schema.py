@@ -121,7 +121,7 @@ def _credential(entry: object, where: str) -> tuple[str, str]:
         kind.check_claims({name: held.claims[name] for name in kind.claims if name in held.claims})
     except CredentialError as exc:
         raise DocumentError(f"{where}.credential is not a valid {kind.name} credential ({exc.message})") from None
-    if held.vct != kind.vct or type(held.payload.get("exp")) is not int:
+    if held.vct is None or not kind.is_named_by(held.vct) or type(held.payload.get("exp")) is not int:
         raise DocumentError(f"{where}.credential is not a valid {kind.name} credential")
     key = _device_key(fields["device_key"], f"{where}.device_key")
     cnf = held.payload.get("cnf")

@@ -35,5 +35,11 @@ export function _(msgid, values = {}) {
 }
 export const refusal = (reason) => table.refusals[reason] || _("This could not be done ({reason}).", { reason });
 export const claimLabel = (name) => table.claims[name] || name.replace(/_/g, " ");
+/** Claim names in the credential types' order (the messages list them so), unknown ones last. */
+export const inClaimOrder = (names) => {
+  const order = Object.keys(table.claims || {});
+  const rank = (name) => (order.includes(name) ? order.indexOf(name) : order.length);
+  return [...names].sort((a, b) => rank(a) - rank(b));
+};
 export const cardLabel = (type) => table.cards[type] || type;
 export const verifierName = (name) => table.verifiers[name] || name;

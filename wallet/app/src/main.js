@@ -1,6 +1,6 @@
 // The phone wallet's screens. Every user-visible string goes through a literal _() call so it is translated.
 import { openWallet, WalletError } from "./wallet.js";
-import { _, refusal, claimLabel, cardLabel, verifierName, setLanguage, defaultLanguage, currentLanguage, LANGUAGES } from "./i18n.js";
+import { _, refusal, claimLabel, inClaimOrder, cardLabel, verifierName, setLanguage, defaultLanguage, currentLanguage, LANGUAGES } from "./i18n.js";
 import { h, say } from "./ui/dom.js";
 import { qrSvg } from "./qrcode.js";
 
@@ -63,7 +63,8 @@ async function receive(pin) {
     show("received", h("h1", {}, _("Received")), h("p", { id: "received-count", class: "big" }, _("{count} credentials received", { count })), button("done", _("Done"), home, "primary"));
   } catch (e) {
     const pending = await wallet.pendingReceive().catch(() => null);
-    if (reasonOf(e) === "invalid_pin" && pending) { await offer(pending); say(refusal("invalid_pin")); return; }
+    // A PIN refused on the phone (no try used) or by the issuer: the offer is kept, so ask again.
+    if (["invalid_pin", "wrong_pin"].includes(reasonOf(e)) && pending) { await offer(pending); say(refusal(reasonOf(e))); return; }
     refused(reasonOf(e));
   }
 }
@@ -87,7 +88,7 @@ async function handleText(text) {
     if (text.startsWith("CIDR1:")) return consent(await wallet.prepareAnswer(text));
     if (text.startsWith("openid-credential-offer://") || text.includes("/wallet/#offer=")) return offer(await wallet.startReceive(text));
   } catch (e) { return refused(reasonOf(e)); }
-  show("refused", h("h1", {}, _("This is not a city desk code")), h("p", { id: "refusal", "data-reason": "not_a_desk_code" }, _("This is not a city desk code")), button("refusal-back", _("Back"), home, "primary"));
+  refused("not_a_desk_code");
 }
 
 const localized = (map) => (map && (map[currentLanguage()] || map.en)) || "";
@@ -101,13 +102,14 @@ function retentionText(policy) {
 function consent(prepared) {
   const { request, policy } = prepared;
   const sharedNames = request.claims;
-  const all = ["resident_of", "age_over_18", "age_over_21", "age_over_65", "given_name", "family_name", "birthdate", "address"];
-  const hidden = all.filter((n) => !sharedNames.includes(n));
+  // What the card that answers holds (its own disclosures, wallet.js), less what is shared: a
+  // residency card holds no name, so "They will not see" never lists one it could not show.
+  const hidden = inClaimOrder(prepared.holds.filter((n) => !sharedNames.includes(n)));
   const purpose = localized(policy.purpose);
   const row = (label, id, value) => h("div", { class: "row" }, h("h2", {}, label), h("p", { id }, value));
   const voice = speechSynthesis && speechSynthesis.getVoices().find((v) => v.lang.toLowerCase().startsWith(currentLanguage().toLowerCase().split("-")[0]));
   const shared = h("ul", { id: "consent-shared" }, sharedNames.map((n) => h("li", {}, claimLabel(n))));
-  const notShared = h("ul", { id: "consent-hidden" }, hidden.map((n) => h("li", {}, claimLabel(n))));
+  const notShared = h("ul", { id: "consent-hidden" }, hidden.length ? hidden.map((n) => h("li", {}, claimLabel(n))) : h("li", {}, _("Nothing more: they see all that this card holds.")));
   show("consent",
     h("h1", {}, _("A desk is asking for a proof")),
     h("p", { id: "consent-title", class: "policy-title" }, localized(policy.title)),

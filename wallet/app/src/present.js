@@ -68,6 +68,16 @@ export async function proofText(record, keyPair, request, now) {
   return encodeProof(compact);
 }
 
+/**
+ * The claims the stored credential `record` holds, as the consent screen names them: the
+ * top-level name of each of its disclosures, in issuance order. Read from the credential
+ * itself rather than from its type, so "They will not see" lists exactly what this card holds.
+ */
+export async function heldClaims(record) {
+  const held = await parseIssued(record.credential);
+  return [...new Set(held.paths.map(([path]) => path[0]))];
+}
+
 /** What was shared, with whom and when: kept sealed on the phone, never sent anywhere. */
 export function historyEntry(request, policyId, type, now) {
   return { at: now, policy: policyId, audience: request.audience, claims: [...request.claims], type };

@@ -29,11 +29,47 @@ const MAX_OFFER_CHARS = 4096;
 const MAX_URL_CHARS = 2048;
 const LOOPBACK_HOSTS = new Set(["localhost", "127.0.0.1", "::1"]);
 
-/** The credential types this wallet knows (credential/_types.py), and their `vct`. */
+/** The credential types this wallet knows (credential/_types.py), with their URN `vct` and version. */
 export const CREDENTIAL_TYPES = Object.freeze({
-  residency: Object.freeze({ vct: "urn:cityid:residency:1", claims: ["resident_of", "age_over_18", "age_over_21", "age_over_65"] }),
-  identity: Object.freeze({ vct: "urn:cityid:identity:1", claims: ["given_name", "family_name", "birthdate", "address", "resident_of"] }),
+  residency: Object.freeze({ vct: "urn:cityid:residency:1", version: 1, claims: ["resident_of", "age_over_18", "age_over_21", "age_over_65"] }),
+  identity: Object.freeze({ vct: "urn:cityid:identity:1", version: 1, claims: ["given_name", "family_name", "birthdate", "address", "resident_of"] }),
 });
+
+/**
+ * True when `vct` names the type `name`: its URN (credentials issued before the city published
+ * its types), or its published URL, which ends in `/<name>/<version>` under whatever base the
+ * issuer chose (`CredentialType.is_named_by` in credential/_types.py).
+ */
+export function namesType(name, vct) {
+  const kind = CREDENTIAL_TYPES[name];
+  if (kind === undefined || typeof vct !== "string") return false;
+  return vct === kind.vct || (/^https?:\/\//.test(vct) && vct.endsWith(`/${name}/${kind.version}`));
+}
+
+/** Where `issuer`'s SD-JWT VC issuer metadata is: the well-known part between host and path. */
+export function jwtVcIssuerUrl(issuer) {
+  const url = new URL(issuer);
+  return `${url.origin}/.well-known/jwt-vc-issuer${url.pathname.replace(/\/+$/, "")}`;
+}
+
+/**
+ * The JWKS in `issuer`'s metadata, given by value (`jwks`) or by reference (`jwks_uri`, fetched
+ * with `get`): exactly one of them, and only when the metadata is `issuer`'s own
+ * (cityid/issuermetadata.py does the same for the wallet CLI and the desk).
+ */
+export async function issuerJwks(metadata, issuer, get) {
+  if (!isObject(metadata) || metadata.issuer !== issuer) {
+    throw new WalletError("invalid_issuer_metadata", "the issuer metadata is not this issuer's: it is not used");
+  }
+  if ("jwks" in metadata && "jwks_uri" in metadata) {
+    throw new WalletError("invalid_issuer_metadata", "the issuer metadata has both jwks and jwks_uri");
+  }
+  const jwks = "jwks_uri" in metadata
+    ? await get(secureUrl(metadata.jwks_uri, "invalid_issuer_metadata", "the issuer's jwks_uri", { queryAllowed: true }))
+    : metadata.jwks;
+  if (!isObject(jwks) || !Array.isArray(jwks.keys)) throw incomplete("the issuer's keys");
+  return jwks;
+}
 
 export const DEFAULT_COUNT = 10;
 /** Credentials of each type asked for: the CLI's default (`--count 10`), less if the issuer sends fewer. */
@@ -493,12 +529,11 @@ async function receiveSteps(store, pendingId, progress, pin, calls, onProgress) 
   const [issuerMetadata, server, issuerKeys] = await Promise.all([
     calls.json("GET", `${offer.issuer}/.well-known/openid-credential-issuer`, "metadata"),
     calls.json("GET", `${offer.issuer}/.well-known/oauth-authorization-server`, "metadata"),
-    calls.json("GET", `${offer.issuer}/.well-known/jwt-vc-issuer`, "its keys"),
+    calls.json("GET", jwtVcIssuerUrl(offer.issuer), "its keys"),
   ]);
   const size = batchSize(issuerMetadata);
   if (size !== null && size < progress.count) progress.count = size;
-  const jwks = isObject(issuerKeys.jwks) ? issuerKeys.jwks : issuerKeys;
-  if (!Array.isArray(jwks.keys)) throw incomplete("the issuer's keys");
+  const jwks = await issuerJwks(issuerKeys, offer.issuer, (uri) => calls.json("GET", uri, "its keys"));
   const endpoints = endpointsOf(server, issuerMetadata);
   let nonce = await access(calls, endpoints, progress, pin);
   await store.batch().put(STORES.state, pendingId, progress).commit();
@@ -627,7 +662,7 @@ async function checkCredential(credential, jwks, configuration, deviceJwk, made,
     const message = error && error.message ? error.message : "it does not verify";
     throw new WalletError("invalid_credential", `the issuer sent a credential that does not verify: ${message}`);
   }
-  if (payload.iss !== issuer || payload.vct !== CREDENTIAL_TYPES[configuration].vct) {
+  if (payload.iss !== issuer || !namesType(configuration, payload.vct)) {
     throw new WalletError("invalid_credential", "the issuer sent a credential for another issuer or of another type");
   }
   const bound = isObject(payload.cnf) ? payload.cnf.jwk : undefined;

@@ -15,7 +15,7 @@ import {
   forgetReceive, isExpired, isFinished, newProgress, normalisePin, parseOffer, runReceive, stepOf,
 } from "./receive.js";
 import {
-  LOW_BATCH, chosenType, historyEntry, noneLeft, proofText, unusedByType,
+  LOW_BATCH, chosenType, heldClaims, historyEntry, noneLeft, proofText, unusedByType,
 } from "./present.js";
 import { STORES, Store, WalletError, randomId } from "./store.js";
 import {
@@ -253,8 +253,9 @@ export class Wallet {
 
   /**
    * Check a desk's `CIDR1:` request and say how it would be answered:
-   * `{request, policy, card, insteadOf, remaining}` (`remaining`: unused credentials of that
-   * card now). Spends nothing; refusals are WalletErrors (`claims_exceed_policy`, ...).
+   * `{request, policy, card, insteadOf, remaining, holds}` (`remaining`: unused credentials of
+   * that card now; `holds`: the claims of the one that would answer). Spends nothing; refusals
+   * are WalletErrors (`claims_exceed_policy`, ...).
    */
   async prepareAnswer(requestText, { now } = {}) {
     return guarded(async () => {
@@ -285,10 +286,13 @@ export class Wallet {
     });
   }
 
+  /** `holds`: the claims of the credential `share` will spend (the first unused one of `card`). */
   async _choose(request) {
-    const unused = unusedByType((await this._credentials()).map(([, record]) => record));
+    const records = (await this._credentials()).map(([, record]) => record);
+    const unused = unusedByType(records);
     const { card, insteadOf } = chosenType(unused, request.claims);
-    return { card, insteadOf, remaining: unused[card] };
+    const next = records.find((record) => record.type === card && !record.used);
+    return { card, insteadOf, remaining: unused[card], holds: await heldClaims(next) };
   }
 
   /**

@@ -64,7 +64,7 @@ export async function verifyJwt(token, jwks, { typ } = {}) {
   const header = parseObject(b64urlDecode(parts[0]), "a JWT header");
   if (header.alg !== "ES256") throw new CoreError("unsupported_algorithm", `algorithm ${String(header.alg)} is not allowed`);
   if (typ !== undefined && header.typ !== typ) throw new CoreError("wrong_type", `expected typ ${typ}`);
-  if (header.crit !== undefined) throw new CoreError("malformed", "unknown critical header parameters");
+  if (header.crit !== undefined) throw new CoreError("unsupported_critical_header", "unknown critical header parameters");
   const keys = jwks && Array.isArray(jwks.keys) ? jwks.keys : [];
   const jwk = typeof header.kid === "string" ? keys.find((key) => key && key.kid === header.kid) : undefined;
   if (!jwk) throw new CoreError("unknown_key", "signed with a key that is not trusted here");

@@ -22,7 +22,30 @@ function isObject(value) {
   return value !== null && typeof value === "object" && !Array.isArray(value);
 }
 
-/** A structural check of one policy entry (the board signed it; the desk shows its words). */
+const POLICY_MEMBERS = ["accepts_paper", "acknowledged", "claims", "id", "legal_basis", "max_status_age", "purpose",
+  "retention", "title", "valid_until", "verifier"];
+
+const hasExactly = (object, names) => JSON.stringify(Object.keys(object).sort()) === JSON.stringify([...names].sort());
+const isTextMap = (value) => isObject(value) && Object.values(value).every((text) => typeof text === "string");
+
+/** Whether a claim entry is in the form Policy.to_json() writes: a justification, and a reason
+ * a substitute will not do only when there is one. */
+function canonicalClaim(entry) {
+  if (!isObject(entry) || typeof entry.justification !== "string") return false;
+  if (hasExactly(entry, ["justification"])) return true;
+  return hasExactly(entry, ["justification", "why_not_substitute"]) && typeof entry.why_not_substitute === "string" &&
+    entry.why_not_substitute !== "";
+}
+
+function canonicalRetention(retention) {
+  if (retention === "none") return true;
+  return isObject(retention) && hasExactly(retention, ["keeps", "period"]) && Array.isArray(retention.keeps) &&
+    retention.keeps.length > 0 && retention.keeps.every((name) => typeof name === "string") &&
+    typeof retention.period === "string";
+}
+
+/** One policy entry, checked to be in the canonical form the board signs (Policy.to_json()),
+ * as policies/_registry.py refuses any other: the desk and the wallet read the same words. */
 function checkedPolicy(entry) {
   if (!isObject(entry) || typeof entry.id !== "string" || !POLICY_ID.test(entry.id)) throw invalid("has an entry that is not a policy");
   if (!isObject(entry.title) || typeof entry.title.en !== "string") throw invalid(`has policy '${entry.id}' without an English title`);
@@ -30,6 +53,11 @@ function checkedPolicy(entry) {
   if (typeof entry.verifier !== "string" || !entry.verifier) throw invalid(`has policy '${entry.id}' without a verifier`);
   if (!isObject(entry.claims) || !Object.keys(entry.claims).length) throw invalid(`has policy '${entry.id}' asking for no claims`);
   if (typeof entry.valid_until !== "string" || !DAY.test(entry.valid_until)) throw invalid(`has policy '${entry.id}' without valid_until`);
+  const canonical = hasExactly(entry, POLICY_MEMBERS) && isTextMap(entry.title) && isTextMap(entry.purpose) &&
+    typeof entry.legal_basis === "string" && canonicalRetention(entry.retention) && typeof entry.accepts_paper === "boolean" &&
+    Number.isInteger(entry.max_status_age) && entry.max_status_age > 0 && isTextMap(entry.acknowledged) &&
+    Object.values(entry.claims).every(canonicalClaim);
+  if (!canonical) throw invalid(`has policy '${entry.id}' in a form other than the canonical one`);
   return entry;
 }
 
