@@ -40,6 +40,16 @@ def _solve(matrix: list[list[float]], vector: list[float]) -> list[float]:
     return [rows[i][size] / rows[i][i] for i in range(size)]
 
 
+def _with_glare(code: Image.Image, strength: float, rng: random.Random) -> Image.Image:
+    """``code`` with a bright soft ellipse, a third of its side, somewhere over it."""
+    spot_width, spot_height = code.width // 3, code.height // 4
+    spot = ImageChops.invert(Image.radial_gradient("L")).resize((spot_width, spot_height))
+    spot = spot.point(lambda v: round(v * strength))
+    light = Image.new("L", code.size, 0)
+    light.paste(spot, (rng.randint(0, code.width - spot_width), rng.randint(0, code.height - spot_height)))
+    return ImageChops.add(code, light)
+
+
 def camera_frame(
     symbol: QrSymbol,
     *,
@@ -50,15 +60,25 @@ def camera_frame(
     blur: float = 1.5,
     noise: float = 0.15,
     jpeg_quality: int = 60,
+    contrast: float = 1.0,
+    glare: float = 0.0,
 ) -> bytes:
     """A JPEG 'photo' of ``symbol`` filling ``coverage`` of the frame's height: each corner
     moved by up to ``skew`` of its size, blurred by ``blur`` pixels, with ``noise`` (0-1)
-    grain, a lighting gradient and JPEG artefacts."""
+    grain, a lighting gradient and JPEG artefacts.
+
+    ``contrast`` below 1 greys the dark modules (a dim phone screen: at 0.4 they are 60 % white);
+    ``glare`` above 0 washes out a soft spot over part of the code (a reflection on the screen,
+    at 1 its centre is white). At their defaults the frame is the same as without them."""
     rng = random.Random(seed)  # noqa: S311  (a reproducible picture, not a secret)
     width, height = frame
     side = int(height * coverage)
     code = to_image(symbol, scale=max(1, side // (symbol.size + 8)), border=4).convert("L")
     code = code.resize((side, side), Image.Resampling.BILINEAR)
+    if contrast != 1.0:
+        code = code.point(lambda v: round(255 - (255 - v) * contrast))
+    if glare:
+        code = _with_glare(code, glare, random.Random(f"glare {seed}"))  # noqa: S311  (own stream: other frames stay)
     left, top = (width - side) // 2 + rng.randint(-40, 40), (height - side) // 2 + rng.randint(-20, 20)
     corners = [(left, top), (left + side, top), (left + side, top + side), (left, top + side)]
     moved = [(x + rng.uniform(-skew, skew) * side, y + rng.uniform(-skew, skew) * side) for x, y in corners]

@@ -7,22 +7,26 @@ image, and so every decoding result, is the same on every run.
 
 from __future__ import annotations
 
+import functools
 import io
 import re
 from xml.etree import ElementTree
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
-from PIL import Image
+from PIL import Image, ImageFilter, ImageOps
 from support import Keys, counter_bytes, issue_residency, present_to_desk
 
 from cityid.camerasim import camera_frame
 from cityid.qrimage import (
+    DecodePass,
     QrImageError,
     QrSymbol,
     decode_qr_image,
     decode_qr_images,
+    first_reading_pass,
     make_qr,
+    read_image,
     to_image,
     to_png,
     to_svg,
@@ -127,11 +131,51 @@ def test_a_camera_like_frame_decodes(seed: int) -> None:
     assert decode_qr_image(frame) == QR_TEXT
 
 
+@functools.cache
+def _camera_frames(blur: float) -> tuple[bytes, ...]:
+    return tuple(camera_frame(SYMBOL, seed=seed, blur=blur) for seed in range(100, 140))
+
+
 @pytest.mark.parametrize(("blur", "at_least"), [(1.5, 38), (1.8, 34)])
 def test_nearly_every_single_frame_decodes(blur: float, at_least: int) -> None:
     """A desk camera gives several frames a second; nearly every one must read on its own."""
-    frames = [camera_frame(SYMBOL, seed=seed, blur=blur) for seed in range(100, 140)]
-    assert sum(QR_TEXT in decode_qr_images(frame) for frame in frames) >= at_least
+    assert sum(QR_TEXT in decode_qr_images(frame) for frame in _camera_frames(blur)) >= at_least
+
+
+def _enlarged(image: Image.Image) -> Image.Image:
+    return image.resize((image.width * 3 // 2, image.height * 3 // 2), Image.Resampling.LANCZOS)
+
+
+def _halved(image: Image.Image) -> Image.Image:
+    return image.resize((image.width // 2, image.height // 2), Image.Resampling.LANCZOS)
+
+
+_ALL_TRIES = {"try_invert": True, "try_downscale": True, "try_rotate": True}
+PREVIOUS_PASSES = (
+    DecodePass("plain", lambda image: image, **_ALL_TRIES),
+    DecodePass("1.5x larger", _enlarged, **_ALL_TRIES),
+    DecodePass("unsharp", lambda image: image.filter(ImageFilter.UnsharpMask(2, 150, 3)), **_ALL_TRIES),
+    DecodePass("median 3", lambda image: image.filter(ImageFilter.MedianFilter(3)), **_ALL_TRIES),
+    DecodePass("half size", _halved, **_ALL_TRIES),
+)
+"""The decode cascade until 2026-12-02 (slower: every pass with all of zxing-cpp's own retries)."""
+
+
+def test_the_cascade_reads_every_test_frame_the_previous_one_read() -> None:
+    """Today's cascade was ordered on other frames (bench/scan.py); these are the check."""
+    frames = [camera_frame(SYMBOL, seed=seed) for seed in range(8)] + list(_camera_frames(1.8))
+    inverted = io.BytesIO()
+    ImageOps.invert(to_image(SYMBOL, scale=4).convert("L")).save(inverted, format="PNG")
+    for frame in [*frames, inverted.getvalue()]:
+        image = read_image(frame)
+        previous = first_reading_pass(image, PREVIOUS_PASSES)[1]
+        assert QR_TEXT in first_reading_pass(image)[1] or not previous
+
+
+def test_a_clean_frame_is_read_by_the_first_pass() -> None:
+    """A screenshot, or a phone held still in good light, costs one plain read."""
+    assert first_reading_pass(to_image(SYMBOL).convert("L")) == (0, [QR_TEXT])
+    assert first_reading_pass(read_image(camera_frame(SYMBOL, seed=2))) == (0, [QR_TEXT])
 
 
 def test_garbage_is_an_unreadable_image() -> None:

@@ -14,6 +14,7 @@ bounded as they stream in (``cityid/middleware.py``).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
@@ -128,6 +129,25 @@ class DeskApp:
 def _is_proof(text: str) -> bool:
     """Text that claims to be a resident's proof: QR text (``CID1:``) or a compact SD-JWT."""
     return text[:5].upper() == QR_PREFIX or text.startswith("eyJ")
+
+
+def same_code(*texts: str) -> str:
+    """A short name for the code in a frame, so that the page can tell "the phone still held up
+    after the answer was dismissed" from a new code. It is an unkeyed truncated hash, sent only
+    to the page in the answer and kept only in its memory for a few seconds."""
+    return hashlib.sha256("\n".join(texts).encode()).hexdigest()[:16]
+
+
+def scan_answer(_: Translate, state: DeskApp, texts: list[str], policy: str) -> dict[str, Any]:
+    """The answer to one scan: the check of the first proof it holds, a "not a proof" for any
+    other code, or nothing found."""
+    if proofs := [text for text in texts if _is_proof(text)]:
+        now = state.now()
+        result = state.check(proofs[0], policy, now)
+        return {"found": True, "code": same_code(proofs[0]), "result": _result_json(_, result, now)}
+    if not any(texts):
+        return {"found": False}
+    return {"found": True, "code": same_code(*texts), "result": _result_json(_, state.not_a_proof(texts), state.now())}
 
 
 def _decode_frame(frame: bytes) -> list[str]:
@@ -307,13 +327,7 @@ def create_desk_app(
             except Busy:
                 return JSONResponse({"found": False, "reason": Busy.reason}, status_code=503,
                                     headers={"Retry-After": str(RETRY_AFTER)})  # fmt: skip
-        _ = translator(choose_language(lang, {}))
-        if proofs := [text for text in texts if _is_proof(text)]:
-            now = state.now()
-            return JSONResponse({"found": True, "result": _result_json(_, state.check(proofs[0], policy, now), now)})
-        if not any(texts):
-            return JSONResponse({"found": False})
-        return JSONResponse({"found": True, "result": _result_json(_, state.not_a_proof(texts), state.now())})
+        return JSONResponse(scan_answer(translator(choose_language(lang, {})), state, texts, policy))
 
     # The last added runs first: headers on every answer, then the address checks, then the limit.
     app.add_middleware(BodyLimit, limit=BODY_LIMIT)

@@ -1,0 +1,89 @@
+"""Cold start of the desk's command: wall time of a fresh ``cityid`` process, against a Python
+that does nothing.
+
+    python bench/coldstart.py [--runs N]
+
+Each command runs N times (interleaved, after one warm-up that fills the bytecode cache) as
+``python -m cityid``, which is what the ``cityid`` script runs; the times are medians. The
+proof is a real residency proof (2 claims, key binding) as QR text in a file. The last line
+is machine-readable:
+
+    python_ms=<python -c pass> help_ms=<cityid verify --help> verify_ms=<cityid verify FILE ...>
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from credential import (
+    RESIDENCY,
+    KeySet,
+    SigningKey,
+    encode_qr_text,
+    issue_credential,
+    present,
+    residency_claims,
+)
+
+ISS = "https://id.riverton.example"
+AUDIENCE, NONCE = "desk:library", "bench-nonce-0123456789"
+
+
+def write_proof(folder: Path) -> list[str]:
+    """A valid proof and the issuer's keys in ``folder``; the ``cityid verify`` arguments for them."""
+    issuer, holder = SigningKey.generate("ES256", kid="k1"), SigningKey.generate("ES256")
+    now = int(time.time())
+    claims = residency_claims("Riverton", dt.date(1991, 6, 14), dt.date.today())
+    issued = issue_credential(RESIDENCY, claims, issuer_key=issuer, iss=ISS, holder_jwk=holder.public_jwk(), now=now)
+    proof = present(issued, disclose=["resident_of", "age_over_18"], holder_key=holder, audience=AUDIENCE,
+                    nonce=NONCE, now=now)  # fmt: skip
+    (folder / "proof.txt").write_text(encode_qr_text(proof) + "\n")
+    (folder / "issuer.jwks").write_text(json.dumps(KeySet([issuer.verifying_key()]).to_jwks()))
+    return [str(folder / "proof.txt"), "--issuer-jwks", str(folder / "issuer.jwks"), "--nonce", NONCE,
+            "--audience", AUDIENCE]  # fmt: skip
+
+
+def wall_time(command: list[str]) -> float:
+    started = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, check=False)
+    took = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} exited {done.returncode}: {done.stdout.decode()}{done.stderr.decode()}")
+    return took
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=21)
+    runs = parser.parse_args().runs
+    with tempfile.TemporaryDirectory() as folder:
+        cityid = [sys.executable, "-m", "cityid"]
+        commands = {
+            "python -c pass": [sys.executable, "-c", "pass"],
+            "cityid verify --help": [*cityid, "verify", "--help"],
+            "cityid verify FILE (QR text)": [*cityid, "verify", *write_proof(Path(folder))],
+        }
+        times: dict[str, list[float]] = {name: [] for name in commands}
+        for command in commands.values():
+            wall_time(command)  # warm-up: bytecode cache, page cache
+        for _ in range(runs):
+            for name, command in commands.items():
+                times[name].append(wall_time(command))
+    medians = {name: statistics.median(values) * 1000 for name, values in times.items()}
+    print(f"cold start, median of {runs} runs (Python {sys.version.split()[0]})")
+    for name, median in medians.items():
+        print(f"  {name:30} {median:7.1f} ms")
+    python_ms, help_ms, verify_ms = medians.values()
+    print(f"python_ms={python_ms:.1f} help_ms={help_ms:.1f} verify_ms={verify_ms:.1f}")
+
+
+if __name__ == "__main__":
+    main()
