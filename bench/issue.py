@@ -34,14 +34,12 @@ import secrets
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from pydantic import SecretStr
-from sqlalchemy import create_engine, insert, select, text
+from sqlalchemy import insert, select, text
 
 from cityid.sealing import lookup_hash
 from credential import SigningKey, sign_jwt
@@ -53,6 +51,9 @@ from issuer.runtime import Runtime, trust_bundle
 from issuer.service import create_offer, issue_batch, purge_expired, redeem_offer
 from issuer.settings import IssuerSettings
 from issuer.statuslists import FILL_LIMIT, StatusListCache, ensure_list, list_ids, retire_expired
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from issuer_support import bench_database, scratch_database
 
 PASSPHRASE = "benchmark passphrase, not a secret"
 ISSUER = "https://id.riverton.example"
@@ -114,7 +115,12 @@ def _proofs(nonce: str, count: int) -> list[str]:
 
 
 def _issue_worker(url: str, data: str, batches: int, results: Any) -> None:
-    settings = _settings(url, Path(data))
+    results.put(_timed_issuance(url, _settings(url, Path(data)), batches))
+
+
+def _timed_issuance(url: str, settings: IssuerSettings, batches: int) -> tuple[int, float, float]:
+    """Issue ``batches`` batches through the service layer: (credentials, wall and CPU seconds).
+    Grants and the wallet's key proofs are made first, outside the timing."""
     work = [(token, _proofs(nonce, BATCH)) for token, nonce in _grants(settings, batches)]
     engine = make_engine(url)
     with sessions(engine).begin() as session:
@@ -123,11 +129,10 @@ def _issue_worker(url: str, data: str, batches: int, results: Any) -> None:
     issued = 0
     for token, proofs in work:
         with sessions(engine).begin() as session:
-            issued += len(
-                issue_batch(session, settings, key, token, "residency", proofs, now=int(time.time())).credentials
-            )
-    results.put((issued, time.perf_counter() - start_wall, time.process_time() - start_cpu))
+            batch = issue_batch(session, settings, key, token, "residency", proofs, now=int(time.time()))
+            issued += len(batch.credentials)
     engine.dispose()
+    return issued, time.perf_counter() - start_wall, time.process_time() - start_cpu
 
 
 def bench_issuance(label: str, url: str, data: Path, processes: int, credentials: int) -> None:
@@ -239,21 +244,9 @@ def _fill_city(url: str, residents: int, list_size: int, now: int) -> None:
 
 def _sample_issuance(url: str, data: Path, batches: int, list_size: int) -> None:
     """Real issuance (key proofs, bulk index allocation, signing) into the full table."""
-    settings = _settings(url, data, list_size)
-    work = [(token, _proofs(nonce, BATCH)) for token, nonce in _grants(settings, batches)]
-    engine = make_engine(url)
-    with sessions(engine).begin() as session:
-        key = active_key(session, PASSPHRASE)
-    start_wall, start_cpu = time.perf_counter(), time.process_time()
-    issued = 0
-    for token, proofs in work:
-        with sessions(engine).begin() as session:
-            batch = issue_batch(session, settings, key, token, "residency", proofs, now=int(time.time()))
-            issued += len(batch.credentials)
-    wall, cpu = time.perf_counter() - start_wall, time.process_time() - start_cpu
+    issued, wall, cpu = _timed_issuance(url, _settings(url, data, list_size), batches)
     print(f"city_sample_issuance: credentials={issued} per_second={issued / wall:.0f} "
           f"per_cpu_second={issued / cpu:.0f} ms_per_credential={wall / issued * 1000:.2f}")  # fmt: skip
-    engine.dispose()
 
 
 def bench_city(url: str, data: Path, residents: int, list_size: int) -> None:
@@ -308,20 +301,6 @@ def bench_city(url: str, data: Path, residents: int, list_size: int) -> None:
     engine.dispose()
 
 
-@contextmanager
-def _scratch_database(admin_url: str) -> Iterator[str]:
-    name = f"cityid_bench_{secrets.token_hex(4)}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield admin_url.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--credentials", type=int, default=2000, help="credentials per issuance run")
@@ -333,27 +312,16 @@ def main() -> None:
     args = parser.parse_args()
     print(f"python={sys.version.split()[0]} cpus={os.cpu_count()}")
     if args.residents:
-        with tempfile.TemporaryDirectory() as folder, _scratch_database(args.postgres) as url:
+        with tempfile.TemporaryDirectory() as folder, scratch_database(args.postgres, prefix="cityid_bench") as url:
             bench_city(url, Path(folder), args.residents, args.list_size)
         return
     with tempfile.TemporaryDirectory() as folder:
         data = Path(folder)
         bench_issuance("sqlite", f"sqlite:///{data / 'issuer.db'}", data, 1, args.credentials)
         if not args.no_postgres:
-            name = f"cityid_bench_{secrets.token_hex(4)}"
-            admin = create_engine(args.postgres, isolation_level="AUTOCOMMIT")
-            try:
-                with admin.connect() as connection:
-                    connection.execute(text(f'CREATE DATABASE "{name}"'))
-            except Exception as exc:
-                print(f"issuance_postgresql: skipped ({type(exc).__name__}: PostgreSQL not reachable)")
-            else:
-                try:
-                    url = args.postgres.rsplit("/", 1)[0] + f"/{name}"
+            with bench_database(args.postgres, "issuance_postgresql") as url:
+                if url is not None:
                     bench_issuance("postgresql", url, data, 2, args.credentials)
-                finally:
-                    with admin.connect() as connection:
-                        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         bench_status_list(data)
 
 

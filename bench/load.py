@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import secrets
 import socket
 import statistics
 import subprocess
@@ -35,7 +34,7 @@ from typing import Any
 
 import httpx
 from pydantic import SecretStr
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import select
 
 from cityid.sealing import check_password, hash_password
 from credential import RESIDENCY, SigningKey, issue_credential, residency_claims
@@ -47,6 +46,9 @@ from issuer.settings import IssuerSettings
 from issuer.statuslists import ensure_list
 from wallet.receive import parse_offer, receive
 from wallet.store import WalletError
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from issuer_support import bench_database
 
 PASSPHRASE = "benchmark passphrase, not a secret"
 RESIDENT = {
@@ -209,25 +211,6 @@ def floors(pin_hash: str | None) -> dict[str, float]:
     return costs
 
 
-@contextmanager
-def _postgres(admin_url: str) -> Iterator[str | None]:
-    name = f"cityid_bench_{secrets.token_hex(4)}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 2})
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # any failure here means: no PostgreSQL to measure
-        print(f"load_postgresql: skipped ({type(exc).__name__}: PostgreSQL not reachable)")
-        yield None
-        return
-    try:
-        yield admin_url.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--wallets", default="20,50", help="wallets at once, one run each (comma-separated)")
@@ -246,7 +229,7 @@ def main() -> None:
             p50s.append(measured)
         if args.no_postgres:
             continue
-        with tempfile.TemporaryDirectory() as folder, _postgres(args.postgres) as postgres:
+        with tempfile.TemporaryDirectory() as folder, bench_database(args.postgres, "load_postgresql") as postgres:
             if postgres is not None:
                 p50s.append(run("postgresql", postgres, Path(folder), wallets, args.count)[0])
     costs = floors(pin_hash)

@@ -24,9 +24,9 @@ import time
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
-from PIL import Image, ImageFilter
+from PIL import Image
 
-from cityid.camerasim import camera_frame
+from cityid.camerasim import PREVIOUS_PASSES, camera_frame
 from cityid.qrimage import DECODE_PASSES, DecodePass, QrSymbol, first_reading_pass, make_qr, read_image
 from credential import (
     RESIDENCY,
@@ -50,25 +50,6 @@ CONDITIONS: dict[str, dict[str, Any]] = {
     "grain (noise 0.3)": {"noise": 0.3},
 }
 OLD_WAIT_MS, NEW_WAIT_MS = 250.0, 0.0
-
-
-def _enlarged(image: Image.Image) -> Image.Image:
-    return image.resize((image.width * 3 // 2, image.height * 3 // 2), Image.Resampling.LANCZOS)
-
-
-def _halved(image: Image.Image) -> Image.Image:
-    return image.resize((max(1, image.width // 2), max(1, image.height // 2)), Image.Resampling.LANCZOS)
-
-
-_ALL_TRIES = {"try_invert": True, "try_downscale": True, "try_rotate": True}
-PREVIOUS_PASSES = (
-    DecodePass("plain", lambda image: image, **_ALL_TRIES),
-    DecodePass("1.5x larger", _enlarged, **_ALL_TRIES),
-    DecodePass("unsharp", lambda image: image.filter(ImageFilter.UnsharpMask(2, 150, 3)), **_ALL_TRIES),
-    DecodePass("median 3", lambda image: image.filter(ImageFilter.MedianFilter(3)), **_ALL_TRIES),
-    DecodePass("half size", _halved, **_ALL_TRIES),
-)
-"""The cascade before 2026-12-02, kept to compare against."""
 
 
 def _proof_symbol() -> QrSymbol:

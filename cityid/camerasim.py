@@ -12,7 +12,7 @@ import random
 
 from PIL import Image, ImageChops, ImageFilter
 
-from .qrimage import QrSymbol, to_image
+from .qrimage import DecodePass, QrSymbol, to_image
 
 
 def _perspective_coefficients(source: list[tuple[float, float]], target: list[tuple[float, float]]) -> list[float]:
@@ -106,3 +106,23 @@ def camera_frame(
     buffer = io.BytesIO()
     photo.save(buffer, format="JPEG", quality=jpeg_quality)
     return buffer.getvalue()
+
+
+def _enlarged(image: Image.Image) -> Image.Image:
+    return image.resize((image.width * 3 // 2, image.height * 3 // 2), Image.Resampling.LANCZOS)
+
+
+def _halved(image: Image.Image) -> Image.Image:
+    return image.resize((max(1, image.width // 2), max(1, image.height // 2)), Image.Resampling.LANCZOS)
+
+
+_ALL_TRIES = {"try_invert": True, "try_downscale": True, "try_rotate": True}
+PREVIOUS_PASSES = (
+    DecodePass("plain", lambda image: image, **_ALL_TRIES),
+    DecodePass("1.5x larger", _enlarged, **_ALL_TRIES),
+    DecodePass("unsharp", lambda image: image.filter(ImageFilter.UnsharpMask(2, 150, 3)), **_ALL_TRIES),
+    DecodePass("median 3", lambda image: image.filter(ImageFilter.MedianFilter(3)), **_ALL_TRIES),
+    DecodePass("half size", _halved, **_ALL_TRIES),
+)
+"""The desk's decode cascade until 2026-12-02 (slower: every pass with all of zxing-cpp's own
+retries), kept so that the bench and the tests can hold today's cascade against it."""

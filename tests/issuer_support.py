@@ -125,16 +125,40 @@ def postgres_database() -> Iterator[str]:
     """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
     if not postgres_reachable():
         pytest.skip(f"PostgreSQL is not reachable at {POSTGRES_ADMIN.split('@')[-1]}: PostgreSQL tests skipped")
-    name = f"cityid_test_{secrets.token_hex(4)}"
-    admin = create_engine(POSTGRES_ADMIN, isolation_level="AUTOCOMMIT")
+    with scratch_database(POSTGRES_ADMIN) as url:
+        yield url
+
+
+@contextmanager
+def scratch_database(admin_url: str, prefix: str = "cityid_test") -> Iterator[str]:
+    """A new, empty database on the server of ``admin_url``, dropped afterwards (also by the benches)."""
+    name = f"{prefix}_{secrets.token_hex(4)}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5})
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
     try:
-        yield POSTGRES_ADMIN.rsplit("/", 1)[0] + f"/{name}"
+        yield admin_url.rsplit("/", 1)[0] + f"/{name}"
     finally:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@contextmanager
+def bench_database(admin_url: str, label: str) -> Iterator[str | None]:
+    """A scratch database for a bench, or None (and a ``<label>: skipped`` line) when the
+    server cannot be reached: a bench measures what it can."""
+    database = scratch_database(admin_url, prefix="cityid_bench")
+    try:
+        url = database.__enter__()
+    except Exception as exc:  # any failure here means: no PostgreSQL to measure
+        print(f"{label}: skipped ({type(exc).__name__}: PostgreSQL not reachable)")
+        yield None
+        return
+    try:
+        yield url
+    finally:
+        database.__exit__(None, None, None)
 
 
 def free_port() -> int:

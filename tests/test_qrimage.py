@@ -14,12 +14,11 @@ from xml.etree import ElementTree
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
-from PIL import Image, ImageFilter, ImageOps
+from PIL import Image, ImageOps
 from support import Keys, counter_bytes, issue_residency, present_to_desk
 
-from cityid.camerasim import camera_frame
+from cityid.camerasim import PREVIOUS_PASSES, camera_frame
 from cityid.qrimage import (
-    DecodePass,
     QrImageError,
     QrSymbol,
     decode_qr_image,
@@ -140,25 +139,6 @@ def _camera_frames(blur: float) -> tuple[bytes, ...]:
 def test_nearly_every_single_frame_decodes(blur: float, at_least: int) -> None:
     """A desk camera gives several frames a second; nearly every one must read on its own."""
     assert sum(QR_TEXT in decode_qr_images(frame) for frame in _camera_frames(blur)) >= at_least
-
-
-def _enlarged(image: Image.Image) -> Image.Image:
-    return image.resize((image.width * 3 // 2, image.height * 3 // 2), Image.Resampling.LANCZOS)
-
-
-def _halved(image: Image.Image) -> Image.Image:
-    return image.resize((image.width // 2, image.height // 2), Image.Resampling.LANCZOS)
-
-
-_ALL_TRIES = {"try_invert": True, "try_downscale": True, "try_rotate": True}
-PREVIOUS_PASSES = (
-    DecodePass("plain", lambda image: image, **_ALL_TRIES),
-    DecodePass("1.5x larger", _enlarged, **_ALL_TRIES),
-    DecodePass("unsharp", lambda image: image.filter(ImageFilter.UnsharpMask(2, 150, 3)), **_ALL_TRIES),
-    DecodePass("median 3", lambda image: image.filter(ImageFilter.MedianFilter(3)), **_ALL_TRIES),
-    DecodePass("half size", _halved, **_ALL_TRIES),
-)
-"""The decode cascade until 2026-12-02 (slower: every pass with all of zxing-cpp's own retries)."""
 
 
 def test_the_cascade_reads_every_test_frame_the_previous_one_read() -> None:
