@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import secrets
 import statistics
 import time
 from collections.abc import Callable
@@ -29,31 +30,35 @@ from credential import (
     present,
     residency_claims,
 )
+from credential._encoding import b64url_encode
 from issuer.typemetadata import published_types
 
 ISS = "https://id.riverton.example"
+CITY_ISS = "https://id.city-of-riverton.us"
+"""An issuer URL of 30 characters, the size the QR goal is set for."""
 TYPES = published_types(f"{ISS}/types")
 """The https ``vct`` and ``vct#integrity`` the issuer writes (``issuer/typemetadata.py``)."""
 
 
-def _proof(*, kid: str = "k1", alg: str = "ES256", identity: tuple[str, ...] | None = None, urn: bool = False) -> str:
+def _proof(
+    *, kid: str = "k1", alg: str = "ES256", identity: tuple[str, ...] | None = None, urn: bool = False, iss: str = ISS
+) -> str:
     issuer = SigningKey.generate(alg, kid=kid)  # type: ignore[arg-type]
     if kid == "thumbprint":
         issuer = SigningKey(issuer.alg, issuer.private_key, jwk_thumbprint(issuer.public_jwk()))
     holder = SigningKey.generate(alg)  # type: ignore[arg-type]
     now = int(time.time())
-    status = StatusReference(48_213, f"{ISS}/status/1")
+    status = StatusReference(48_213, f"{iss}/status/1")
     if identity is None:
         claims = residency_claims("Riverton", dt.date(1991, 6, 14), dt.date.today())
         kind, disclose = RESIDENCY, ("resident_of", "age_over_18")
     else:
         claims, kind, disclose = RESIDENT, IDENTITY, identity
-    reference = None if urn else TYPES[kind.name].reference
-    issued = issue_credential(kind, claims, issuer_key=issuer, iss=ISS, holder_jwk=holder.public_jwk(), now=now,
+    reference = None if urn else published_types(f"{iss}/types")[kind.name].reference
+    issued = issue_credential(kind, claims, issuer_key=issuer, iss=iss, holder_jwk=holder.public_jwk(), now=now,
                               status=status, type_reference=reference)  # fmt: skip
-    return present(
-        issued, disclose=disclose, holder_key=holder, audience="desk:library", nonce="Xb3kP9qLm2Zt7Rw1", now=now
-    )
+    nonce = b64url_encode(secrets.token_bytes(16))  # as a desk makes it
+    return present(issued, disclose=disclose, holder_key=holder, audience="desk:library", nonce=nonce, now=now)
 
 
 def _median_ms(function: Callable[[], object], repeat: int) -> float:
@@ -79,10 +84,16 @@ def main() -> None:
         "identity: given_name + family_name + birthdate": _proof(identity=("given_name", "family_name", "birthdate")),
         "identity: every claim": _proof(identity=tuple(IDENTITY.claims)),
     }
-    print(f"{'proof':48} {'compact':>8} {'QR':>4}   {'cityid QR text':>14} {'QR':>4}")
+    cases["residency, issuer URL of 30 characters (the goal's case)"] = _proof(iss=CITY_ISS)
+    print(f"{'proof':56} {'compact':>8} {'QR':>4}   {'CID1:':>6} {'QR':>4}   {'CID2:':>6} {'QR':>4}")
     for name, proof in cases.items():
-        text = encode_qr_text(proof)
-        print(f"{name:48} {len(proof):>8} {make_qr(proof).version:>4}   {len(text):>14} {make_qr(text).version:>4}")
+        cid1, cid2 = encode_qr_text(proof), encode_qr_text(proof, version=2, answers_request=True)
+        print(f"{name:56} {len(proof):>8} {make_qr(proof).version:>4}   {len(cid1):>6} {make_qr(cid1).version:>4}"
+              f"   {len(cid2):>6} {make_qr(cid2).version:>4}")  # fmt: skip
+    goal = cases["residency, issuer URL of 30 characters (the goal's case)"]
+    cid1_version = make_qr(encode_qr_text(goal)).version
+    cid2_version = make_qr(encode_qr_text(goal, version=2, answers_request=True)).version
+    print(f"residency_qr_version_cid1={cid1_version} residency_qr_version_cid2={cid2_version} (goal: CID2 <= 16)")
 
     proof = cases["residency: resident_of + age_over_18 (ES256)"]
     text = encode_qr_text(proof)

@@ -10,7 +10,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from credential import DEFAULT_LIMITS, KeySet, MalformedError, Reason, decode_qr_text, is_qr_text
+from credential import (
+    DEFAULT_LIMITS,
+    NO_CONTEXT,
+    KeySet,
+    MalformedError,
+    QrContext,
+    Reason,
+    decode_qr_text,
+    is_qr_text,
+    type_integrity_strings,
+)
 
 MAX_INPUT_BYTES = 20 * 1024 * 1024
 """The most read from a file or standard input: enough for a photo of a QR code, which
@@ -63,26 +73,28 @@ def proof_text(data: bytes) -> str:
         raise InputError(exc.reason, exc.message) from exc
 
 
-def compact_from_text(text: str) -> str:
-    """The compact SD-JWT in ``text``, decoding QR text; raises MalformedError for a broken proof."""
+def compact_from_text(text: str, context: QrContext = NO_CONTEXT) -> str:
+    """The compact SD-JWT in ``text``, decoding QR text (a ``CID2:`` proof with what ``context``
+    puts back); raises MalformedError for a broken proof."""
     text = text.lstrip()
     if is_qr_text(text):
-        return decode_qr_text(text.rstrip("\r\n"), limits=DEFAULT_LIMITS)  # a trailing space is base45
+        return decode_qr_text(text.rstrip("\r\n"), limits=DEFAULT_LIMITS, context=context)  # a trailing space is base45
     text = text.rstrip()
     if "~" in text:
         return text
     raise MalformedError(Reason.UNSUPPORTED_FORMAT, "this is not cityid QR text (CID1:...) or an SD-JWT")
 
 
-def load_proof(argument: str) -> str:
+def load_proof(argument: str, context: QrContext = NO_CONTEXT) -> str:
     """The compact SD-JWT a CLI argument names: ``-`` (stdin), QR text, a compact SD-JWT, or a
-    file holding text or an image of the QR code."""
+    file holding text or an image of the QR code; ``context`` is what the desk puts back into a
+    ``CID2:`` proof (its request, its trust)."""
     if argument == "-":
-        return compact_from_text(proof_text(_read_bounded(None)))
+        return compact_from_text(proof_text(_read_bounded(None)), context)
     if is_qr_text(argument.lstrip()) or "~" in argument:
-        return compact_from_text(argument)
+        return compact_from_text(argument, context)
     path = _existing_file(argument, "cityid QR text (CID1:...) or a compact SD-JWT")
-    return compact_from_text(proof_text(_read_bounded(path)))
+    return compact_from_text(proof_text(_read_bounded(path)), context)
 
 
 def _existing_file(argument: str, otherwise: str) -> Path:
@@ -97,14 +109,15 @@ def _existing_file(argument: str, otherwise: str) -> Path:
     return path
 
 
-def read_text_or_qr(argument: str, *, what: str, prefix: str) -> str:
-    """The text a CLI argument names: itself when it starts with ``prefix``, ``-`` for stdin,
-    or a file holding the text or an image of its QR code."""
+def read_text_or_qr(argument: str, *, what: str, prefix: str | tuple[str, ...]) -> str:
+    """The text a CLI argument names: itself when it starts with ``prefix`` (or one of them),
+    ``-`` for stdin, or a file holding the text or an image of its QR code."""
     if argument == "-":
         return proof_text(_read_bounded(None))
     if argument.lstrip().startswith(prefix):
         return argument
-    return proof_text(_read_bounded(_existing_file(argument, f"or {what} text ({prefix}...)")))
+    first = prefix if isinstance(prefix, str) else prefix[0]
+    return proof_text(_read_bounded(_existing_file(argument, f"or {what} text ({first}...)")))
 
 
 MAX_DOCUMENT_BYTES = 1024 * 1024
@@ -133,6 +146,18 @@ def load_json(path: Path, *, what: str) -> Any:
         return json.loads(read_bounded_text(path, what=what))
     except (ValueError, RecursionError):
         raise InputError("unreadable_input", f"{what} in {path} is not JSON") from None
+
+
+def load_known_strings(path: Path) -> frozenset[str]:
+    """The ``type_integrity`` values in SD-JWT VC issuer metadata from a cityid issuer (none in a
+    bare JWKS): what ``cityid verify`` puts back into a ``CID2:`` proof."""
+    try:
+        document: Any = json.loads(_read_document(path, "the issuer keys"))
+        return type_integrity_strings(document.get("type_integrity") if isinstance(document, dict) else None)
+    except (ValueError, RecursionError):
+        raise InputError("invalid_key", f"{path} is not JSON") from None
+    except MalformedError as exc:
+        raise InputError("invalid_key", f"{path}: {exc.message}") from exc
 
 
 def load_key_set(path: Path) -> KeySet:

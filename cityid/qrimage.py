@@ -188,7 +188,10 @@ def _sharpened_enlarged(image: Image.Image) -> Image.Image:
     return sharp.resize((image.width * 3 // 2, image.height * 3 // 2), Image.Resampling.LANCZOS)
 
 
-_QR_ONLY = zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode)
+# Full-size QR codes only: in zxing-cpp, ``QRCode`` also means Micro QR and rMQR, and the
+# sharpening passes would now and then find a tiny Micro QR code in a noisy frame's grain (the
+# desk would then say "not a city ID" with the proof in view). No cityid code is ever one.
+_QR_ONLY = zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCodeModel2)
 
 # Tried in order until one reads a code, in order of frames read per millisecond, as measured
 # by bench/scan.py on camera frames the tests do not use. A clean image never gets past the

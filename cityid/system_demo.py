@@ -228,6 +228,7 @@ def _run(folder: Path, now: int | None, then: AfterRun | None) -> SystemRun:
         database_clean = all(needle.encode() not in stored for needle in _needles())
 
         policy = trust.registry.policies[POLICY]
+        shown = decode_qr_text(proof.qr_text, context=desk.qr_context(request))  # CID2: the desk puts back its part
         counts: dict[str, int] = {}
         for item in received:
             counts[item.configuration] = counts.get(item.configuration, 0) + 1
@@ -236,7 +237,7 @@ def _run(folder: Path, now: int | None, then: AfterRun | None) -> SystemRun:
             revocation_code=offer.revocation_code, synced=f"{len(trust.issuer_keys)} key, {len(trust.status_lists)} "
             f"status list, policy registry version {trust.registry.version}", request=request,
             request_text=encode_request_text(request), policy_title=policy.title_in("en"), shared=request.claims,
-            presentation=decode_qr_text(proof.qr_text), qr_text=proof.qr_text, symbol=symbol, png=png, photo=photo,
+            presentation=shown, qr_text=proof.qr_text, symbol=symbol, png=png, photo=photo,
             photo_matches=photo_matches, result=result, replay=replay, after_revocation=after,
             database_bytes=len(stored), database_clean=database_clean,
         )  # fmt: skip

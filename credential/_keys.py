@@ -66,11 +66,25 @@ def is_valid_signature(alg: str, public_key: PublicKey, signature: bytes, signin
 _MINIMAL_EC_MEMBERS = {"kty", "crv", "x", "y"}
 
 
+_DECOMPRESSED: dict[bytes, ec.EllipticCurvePublicKey] = {}
+_DECOMPRESSED_KEPT = 64
+
+
+def remember_p256_point(x: bytes, y: bytes, key: ec.EllipticCurvePublicKey) -> None:
+    """Keep a point the QR codec has just decompressed (``CID2:`` carries a holder key as x and
+    a parity bit), so that loading the same point from the JWK next costs nothing. Bounded; each
+    entry is taken once."""
+    if len(_DECOMPRESSED) >= _DECOMPRESSED_KEPT:
+        _DECOMPRESSED.clear()
+    _DECOMPRESSED[x + y] = key
+
+
 def _p256_point(jwk: Mapping[str, Any]) -> ec.EllipticCurvePublicKey:
+    point = _coordinate(jwk, "x") + _coordinate(jwk, "y")
+    if (known := _DECOMPRESSED.pop(point, None)) is not None:
+        return known  # the same 64 bytes, already checked to be on the curve
     try:
-        return ec.EllipticCurvePublicKey.from_encoded_point(
-            _P256, b"\x04" + _coordinate(jwk, "x") + _coordinate(jwk, "y")
-        )
+        return ec.EllipticCurvePublicKey.from_encoded_point(_P256, b"\x04" + point)
     except ValueError as exc:
         raise _invalid("the EC point is not on P-256") from exc
 

@@ -36,15 +36,19 @@ from ._qrtext import (
     compact_text,
     unpack_segments,
 )
+from ._qrtext2 import NO_CONTEXT, QR_PREFIX_V2, QrContext, inflate_v2, unpack_v2
 from ._sdjwt import Presentation, check_disclosure_count, parse_presentation
 
 
-def parse_qr_text(text: str, *, limits: Limits = DEFAULT_LIMITS) -> Presentation:
+def parse_qr_text(text: str, *, limits: Limits = DEFAULT_LIMITS, context: QrContext = NO_CONTEXT) -> Presentation:
     """Decode cityid QR text straight into a :class:`Presentation`, ready to verify.
 
-    The same as ``parse_presentation(decode_qr_text(text))``, errors included, but faster:
-    this is how a desk reads a proof.
+    The same as ``parse_presentation(decode_qr_text(text, context=context))``, errors included,
+    but faster: this is how a desk reads a proof.
     """
+    if text.startswith(QR_PREFIX_V2):
+        segments = unpack_v2(inflate_v2(text, limits), context)
+        return _split_segments(segments, limits) or parse_presentation(compact_text(segments, limits), limits)
     data = _inflate(text, limits)
     plan = _plan_for(data)
     if plan is not None:

@@ -43,6 +43,28 @@ _EMBEDDED_B64 = re.compile(rb'"([A-Za-z0-9_-]{16,340})"')
 _TOKENS = re.compile(r"([.~])")
 
 
+IDENTITY_FRAGMENTS = (
+    b'"street_address","',
+    b'"locality","',
+    b'"region","',
+    b'"postal_code","',
+    b'"country","',
+    b'"given_name","',
+    b'"family_name","',
+    b'"birthdate","19',
+)
+"""The identity type's claim names as disclosures spell them, in both dictionaries."""
+RESIDENCY_FRAGMENTS = (
+    b'"age_over_65",false]',
+    b'"age_over_21",true]',
+    b'"age_over_21",false]',
+    b'"age_over_18",false]',
+    b'"age_over_65",true]',
+    b'{"alg":"ES256","typ":"dc+sd-jwt","kid":"',
+    b'{"iss":"https://id.',
+)
+"""The rarer answers of a residency card, then the start of an ES256 credential, in both."""
+
 # Preset dictionary, version 1. zlib finds back-references anywhere in it; nearer the end
 # is cheaper, so the most common fragments come last. FROZEN: a change needs "CID2:".
 DICTIONARY_V1 = b"".join(
@@ -51,23 +73,10 @@ DICTIONARY_V1 = b"".join(
         b'{"alg":"EdDSA","typ":"dc+sd-jwt","kid":"',
         b'"kty":"OKP","crv":"Ed25519","x":\xff ',
         b'"address",{"_sd":[\xff ,\xff ,\xff ,\xff ,\xff ]}]',
-        b'"street_address","',
-        b'"locality","',
-        b'"region","',
-        b'"postal_code","',
-        b'"country","',
-        b'"given_name","',
-        b'"family_name","',
-        b'"birthdate","19',
+        *IDENTITY_FRAGMENTS,
         b'"vct":"urn:cityid:identity:1",',
         b'"_sd":[\xff ,\xff ,\xff ,\xff ,\xff ],"_sd_alg":"sha-256"}',
-        b'"age_over_65",false]',
-        b'"age_over_21",true]',
-        b'"age_over_21",false]',
-        b'"age_over_18",false]',
-        b'"age_over_65",true]',
-        b'{"alg":"ES256","typ":"dc+sd-jwt","kid":"',
-        b'{"iss":"https://id.',
+        *RESIDENCY_FRAGMENTS,
         b'","iat":1700000000,"exp":1700000000,"vct":"urn:cityid:residency:1",',
         b'"status":{"status_list":{"idx":100000,"uri":"https://id.',
         b'/status/1"}},"cnf":{"jwk":{"kty":"EC","crv":"P-256","x":\xff ,"y":\xff }},',
@@ -347,16 +356,20 @@ def is_qr_text(text: str) -> bool:
 
 
 def _inflate(text: str, limits: Limits) -> bytes:
-    """Base45 and inflate, bounded before any work: text length, then inflated size (a zip
-    bomb stops at the limit)."""
+    return inflate(text, limits, prefix=QR_PREFIX, dictionary=DICTIONARY_V1)
+
+
+def inflate(text: str, limits: Limits, *, prefix: str, dictionary: bytes) -> bytes:
+    """Base45 and inflate text of one version, bounded before any work: text length, then
+    inflated size (a zip bomb stops at the limit)."""
     if len(text) > limits.max_qr_text_chars:
         raise MalformedError(Reason.TOO_LARGE, f"QR text is longer than {limits.max_qr_text_chars} characters")
-    if not text.startswith(QR_PREFIX):
+    if not text.startswith(prefix):
         if is_qr_text(text):
             raise MalformedError(Reason.UNSUPPORTED_FORMAT, "QR text is from a newer cityid version")
-        raise MalformedError(Reason.UNSUPPORTED_FORMAT, f"QR text does not start with {QR_PREFIX!r}")
-    compressed = b45decode(text[len(QR_PREFIX) :])
-    inflater = zlib.decompressobj(wbits=15, zdict=DICTIONARY_V1)
+        raise MalformedError(Reason.UNSUPPORTED_FORMAT, f"QR text does not start with {prefix!r}")
+    compressed = b45decode(text[len(prefix) :])
+    inflater = zlib.decompressobj(wbits=15, zdict=dictionary)
     limit = limits.max_decompressed_bytes
     room = min(_INFLATE_FIRST, limit)
     try:

@@ -15,6 +15,10 @@ Text form, version 1: ``CIDR1:`` + base45 of this byte layout (big-endian)::
     claims      1 byte count (1..16), then per claim one byte: its code in CLAIM_CODES_V1,
                 or 0 followed by 1 byte length + the UTF-8 name
 
+Version 2, ``CIDR2:``, is the same layout and one more byte: the newest proof codec the desk
+reads (2 for ``CID2:``; a desk reads every older one too). A desk that reads only ``CID1:``
+shows ``CIDR1:``, so a wallet answers each desk in the codec it can read.
+
 Everything fits a QR code of version 6 at level M (154 alphanumeric characters), which a
 phone reads from across a desk; the encoder refuses anything longer.
 """
@@ -29,6 +33,9 @@ from ._encoding import b64url_decode, b64url_encode
 from ._errors import MalformedError, Reason, UsageError
 
 REQUEST_PREFIX = "CIDR1:"
+REQUEST_PREFIX_V2 = "CIDR2:"
+REQUEST_PREFIXES = (REQUEST_PREFIX, REQUEST_PREFIX_V2)
+NEWEST_PROOF_CODEC = 2
 REQUEST_MAX_CHARS = 154
 """Alphanumeric capacity of a QR code of version 6 at error correction level M."""
 
@@ -65,13 +72,22 @@ class DeskRequest:
     audience: str
     """The desk's identifier: the key-binding JWT's ``aud``."""
     expires_at: int
+    codec: int = 1
+    """The newest proof codec the desk reads: 1 for ``CID1:`` only, 2 for ``CID2:`` as well."""
 
     def __post_init__(self) -> None:
         _check_fields(self)
 
 
 def new_request(
-    *, policy: str, claims: tuple[str, ...], audience: str, now: int, lifetime: int, random_bytes: bytes
+    *,
+    policy: str,
+    claims: tuple[str, ...],
+    audience: str,
+    now: int,
+    lifetime: int,
+    random_bytes: bytes,
+    codec: int = NEWEST_PROOF_CODEC,
 ) -> DeskRequest:
     """A fresh request valid for ``lifetime`` seconds; ``random_bytes`` (16 to 32) become the nonce."""
     if not 0 < lifetime <= 86_400:
@@ -82,6 +98,7 @@ def new_request(
         nonce=b64url_encode(random_bytes),
         audience=audience,
         expires_at=now + lifetime,
+        codec=codec,
     )
 
 
@@ -114,10 +131,13 @@ def _check_fields(request: DeskRequest) -> None:
         raise _invalid(f"the audience must be at most {_MAX_AUDIENCE_BYTES} bytes")
     if type(request.expires_at) is not int or not 0 < request.expires_at < 2**32:
         raise _invalid("expires_at must be a unix time in seconds")
+    if type(request.codec) is not int or not 1 <= request.codec <= 255:
+        raise _invalid("the proof codec must be 1 to 255")
 
 
 def encode_request_text(request: DeskRequest) -> str:
-    """``CIDR1:...`` for a QR code of version 6 or less; refuses a request that would not fit."""
+    """``CIDR1:...`` (or ``CIDR2:...`` when the desk reads ``CID2:`` proofs) for a QR code of
+    version 6 or less; refuses a request that would not fit."""
     out = bytearray(request.expires_at.to_bytes(4, "big"))
     for field in (b64url_decode(request.nonce), request.policy.encode("ascii"), request.audience.encode("utf-8")):
         out.append(len(field))
@@ -130,7 +150,9 @@ def encode_request_text(request: DeskRequest) -> str:
             out += bytes((0, len(literal))) + literal
         else:
             out.append(code)
-    text = REQUEST_PREFIX + b45encode(bytes(out))
+    if request.codec > 1:
+        out.append(request.codec)
+    text = (REQUEST_PREFIX if request.codec == 1 else REQUEST_PREFIX_V2) + b45encode(bytes(out))
     if len(text) > REQUEST_MAX_CHARS:
         raise _invalid(
             f"the request needs {len(text)} characters, more than a version 6 QR code holds "
@@ -141,7 +163,7 @@ def encode_request_text(request: DeskRequest) -> str:
 
 def is_request_text(text: str) -> bool:
     """True when ``text`` looks like a desk request (only the prefix is checked)."""
-    return text.startswith(REQUEST_PREFIX)
+    return text.startswith(REQUEST_PREFIXES)
 
 
 class _Reader:
@@ -160,8 +182,10 @@ class _Reader:
 
 
 def decode_request_text(text: str) -> DeskRequest:
-    """The request in ``CIDR1:`` text; raises :class:`MalformedError` for anything else."""
+    """The request in ``CIDR1:`` or ``CIDR2:`` text; raises :class:`MalformedError` for anything else."""
     if not isinstance(text, str) or not is_request_text(text):
+        if isinstance(text, str) and re.match(r"CIDR[0-9]+:", text):
+            raise MalformedError(Reason.UNSUPPORTED_FORMAT, "this desk request is from a newer cityid version")
         raise MalformedError(Reason.UNSUPPORTED_FORMAT, "this is not a cityid desk request (CIDR1:...)")
     if len(text) > REQUEST_MAX_CHARS:
         raise MalformedError(Reason.TOO_LARGE, f"a desk request is at most {REQUEST_MAX_CHARS} characters")
@@ -180,6 +204,7 @@ def decode_request_text(text: str) -> DeskRequest:
             claims.append(CLAIM_CODES_V1[code])
         else:
             raise MalformedError(Reason.MALFORMED, f"the desk request uses unknown claim code {code}")
+    codec = _codec(text, reader)
     if reader.at != len(reader.data):
         raise MalformedError(Reason.MALFORMED, "the desk request has trailing bytes")
     if len(nonce) not in _NONCE_BYTES:
@@ -191,9 +216,20 @@ def decode_request_text(text: str) -> DeskRequest:
             nonce=b64url_encode(nonce),
             audience=_text(audience, "the audience"),
             expires_at=expires_at,
+            codec=codec,
         )
     except UsageError as exc:
         raise MalformedError(Reason.MALFORMED, f"the desk request is invalid: {exc.message}") from None
+
+
+def _codec(text: str, reader: _Reader) -> int:
+    """The newest proof codec a request's desk reads: 1 for ``CIDR1:``, the last byte for ``CIDR2:``."""
+    if not text.startswith(REQUEST_PREFIX_V2):
+        return 1
+    codec = reader.take(1)[0]
+    if codec < 2:  # one request, one text: a desk that reads only CID1: shows CIDR1:
+        raise MalformedError(Reason.MALFORMED, "a CIDR2: request names a proof codec of 2 or more")
+    return codec
 
 
 def _text(data: bytes, what: str) -> str:

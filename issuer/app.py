@@ -48,7 +48,7 @@ from .phoneapp import phone_app_router
 from .registry import published_registry
 from .runtime import Runtime
 from .settings import IssuerSettings
-from .typemetadata import type_metadata_router
+from .typemetadata import type_integrities, type_metadata_router
 
 log = logging.getLogger("cityid.issuer")
 
@@ -273,8 +273,13 @@ def _add_metadata(app: FastAPI, settings: IssuerSettings) -> None:
 
     @app.get("/.well-known/jwt-vc-issuer", tags=["metadata"])
     def jwt_vc_issuer(session: SessionDep) -> JSONResponse:
-        """SD-JWT VC issuer metadata: the keys that verify this issuer's credentials."""
-        body = {"issuer": settings.issuer_url, "jwks": published_keys(session, now=int(time.time())).to_jwks()}
+        """SD-JWT VC issuer metadata: the keys that verify this issuer's credentials, and (a cityid
+        member) each type's ``vct#integrity``, which ``cityid verify`` puts back into ``CID2:`` proofs."""
+        body = {
+            "issuer": settings.issuer_url,
+            "jwks": published_keys(session, now=int(time.time())).to_jwks(),
+            "type_integrity": type_integrities(settings),
+        }
         return JSONResponse(body, headers={"Cache-Control": f"public, max-age={settings.status_list_ttl}"})
 
     @app.get("/.well-known/openid-credential-issuer", tags=["metadata"])

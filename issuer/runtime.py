@@ -28,7 +28,7 @@ from .models import IssuerKey
 from .registry import published_registry
 from .settings import IssuerSettings
 from .statuslists import StatusListCache, list_ids, status_uri
-from .typemetadata import type_reference
+from .typemetadata import type_integrities, type_reference
 
 TRUST_TYP = "cityid-trust+jwt"
 log = logging.getLogger("cityid.issuer")
@@ -130,6 +130,7 @@ def trust_bundle(session: Session, runtime: Runtime, *, now: int) -> str:
             **{type_reference(settings, kind).vct: kind.name for kind in CREDENTIAL_TYPES.values()},
             **{kind.vct: kind.name for kind in CREDENTIAL_TYPES.values()},
         },
+        "type_integrity": type_integrities(settings),  # what a CID2: proof leaves out for the desk to put back
         "policy_registry": registry,
         "board_jwks": board.board_jwks if (board := published_registry(settings.data)) else None,
     }

@@ -116,6 +116,12 @@ def type_reference(settings: IssuerSettings, kind: CredentialType) -> TypeRefere
     return published_types(settings.type_base_url)[kind.name].reference
 
 
+def type_integrities(settings: IssuerSettings) -> dict[str, str]:
+    """Each published ``vct`` and its ``vct#integrity``: in the trust bundle and the SD-JWT VC
+    issuer metadata, so that a verifier can put back what a ``CID2:`` proof leaves out."""
+    return {published.vct: published.integrity for published in published_types(settings.type_base_url).values()}
+
+
 def jwt_vc_issuer_path(issuer_url: str) -> str | None:
     """Where the SD-JWT VC issuer metadata of an issuer URL with a path lives on its host
     (``/.well-known/jwt-vc-issuer/<path>``); None for an issuer URL without a path."""

@@ -25,7 +25,7 @@ from cityid.exits import EXIT_OK, EXIT_REFUSED, exit_code
 from cityid.files import write_atomic
 from cityid.inputs import InputError, load_key_set, read_bounded_text, read_text_or_qr
 from cityid.keyfile import load_private_key, new_es256_key, public_jwks, write_private_key
-from credential import REQUEST_PREFIX, CredentialError, decode_request_text
+from credential import REQUEST_PREFIXES, CredentialError, decode_request_text
 
 from ._audit import AuditReport, audit
 from ._claims import default_catalogue
@@ -312,7 +312,7 @@ def check_command(
     """Check a desk's request against the signed registry, as the wallet does before asking consent."""
     try:
         policy_registry = _load_registry(registry, board_jwks)
-        text = read_text_or_qr(request, what="desk request", prefix=REQUEST_PREFIX)
+        text = read_text_or_qr(request, what="desk request", prefix=REQUEST_PREFIXES)
         desk_request = decode_request_text(text.lstrip().rstrip("\r\n"))  # keep inner spaces: base45
         policy = check_request(desk_request, policy_registry, now=int(time.time()))
     except Exception as exc:  # every failure becomes a reason code, never a traceback

@@ -55,9 +55,10 @@ def make_world(issuer: Issuer, data: Path, count: int = 4) -> World:
 
 
 def answer(item: Received, request: DeskRequest, *, disclose: tuple[str, ...] | None = None, now: int) -> str:
-    return encode_qr_text(present(parse_issued(item.credential), disclose=list(disclose or request.claims),
-                                  holder_key=item.device_key, audience=request.audience, nonce=request.nonce,
-                                  now=now))  # fmt: skip
+    """The proof a wallet shows for ``request``, in the newest codec the desk reads."""
+    proof = present(parse_issued(item.credential), disclose=list(disclose or request.claims),
+                    holder_key=item.device_key, audience=request.audience, nonce=request.nonce, now=now)  # fmt: skip
+    return encode_qr_text(proof, version=request.codec, answers_request=True)
 
 
 def paper(item: Received, claims: tuple[str, ...]) -> str:

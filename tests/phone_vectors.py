@@ -1,9 +1,9 @@
 """Golden vectors for the phone wallet's JS core, written by the Python core.
 
 Run ``.venv/bin/python tests/phone_vectors.py`` from the repository root: it rewrites
-``wallet/app/src/core/dictionary.js`` (the CID1 preset dictionary, which must equal Python's)
-and the files in ``wallet/app/test/vectors/``: ``cid1.json`` and ``requests.json`` (the QR
-codecs), ``registry.json`` (a signed policy registry and desk requests, each with what the
+``wallet/app/src/core/dictionary.js`` (the CID1 and CID2 preset dictionaries, which must equal
+Python's) and the files in ``wallet/app/test/vectors/``: ``cid1.json``, ``cid2.json`` and
+``requests.json`` (the QR codecs), ``registry.json`` (a signed policy registry and desk requests, each with what the
 Python wallet decides) and ``present.json`` (credentials and a device key for the JS core to
 present with, which the Python desk then verifies). Keys come from fixed scalars and ECDSA
 signing is deterministic (RFC 6979), so the output is the same on every run.
@@ -12,6 +12,7 @@ signing is deterministic (RFC 6979), so the output is the same on every run.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import sys
 import zlib
@@ -29,11 +30,13 @@ from support import ISS, NOW, RESIDENCY_CLAIMS, STATUS, counter_bytes
 from cityid.keyfile import private_jwk
 from credential import (
     IDENTITY,
+    REQUEST_PREFIX,
     RESIDENCY,
     CredentialError,
     DeskRequest,
     KeySet,
     SigningKey,
+    TypeReference,
     decode_qr_text,
     decode_request_text,
     encode_qr_text,
@@ -46,9 +49,10 @@ from credential import (
     present_on_paper,
     sign_jwt,
 )
-from credential._base45 import b45encode
+from credential._base45 import b45decode, b45encode
 from credential._encoding import b64url_decode, b64url_encode, compact_json
 from credential._qrtext import DICTIONARY_V1
+from credential._qrtext2 import DICTIONARY_V2
 from policies import REGISTRY_TYP, check_request, default_catalogue, sign_registry, verify_registry
 from wallet.errors import WalletError
 from wallet.store import Wallet
@@ -73,12 +77,17 @@ def fixed_key(scalar: int, kid: str | None = None) -> SigningKey:
 
 
 def dictionary_js() -> str:
-    """The text of dictionary.js: DICTIONARY_V1 as a byte list (FROZEN, like Python's)."""
-    numbers = ",".join(str(byte) for byte in DICTIONARY_V1)
+    """The text of dictionary.js: DICTIONARY_V1 and DICTIONARY_V2 as byte lists (FROZEN, like Python's)."""
+
+    def numbers(dictionary: bytes) -> str:
+        return ",".join(str(byte) for byte in dictionary)
+
     return (
-        "/** The CID1 preset dictionary, generated from credential._qrtext.DICTIONARY_V1 by\n"
-        " * tests/phone_vectors.py: do not edit. FROZEN: a change needs a new prefix. */\n"
-        f"export const DICTIONARY_V1 = new Uint8Array([{numbers}]);\n"
+        "/** The preset dictionaries of CID1 and CID2, generated from credential._qrtext.DICTIONARY_V1\n"
+        " * and credential._qrtext2.DICTIONARY_V2 by tests/phone_vectors.py: do not edit. FROZEN: a\n"
+        " * change needs a new prefix. */\n"
+        f"export const DICTIONARY_V1 = new Uint8Array([{numbers(DICTIONARY_V1)}]);\n"
+        f"export const DICTIONARY_V2 = new Uint8Array([{numbers(DICTIONARY_V2)}]);\n"
     )
 
 
@@ -93,26 +102,33 @@ def _reason(text: str) -> str:
 ISSUER_KEY, HOLDER_KEY = fixed_key(0x1D15_5BE4, "k1"), fixed_key(0x40_1DE4)
 
 
-def issued_credentials() -> dict[str, str]:
-    """A residency and an identity credential, issued at NOW to HOLDER_KEY by ISSUER_KEY."""
+def type_reference(name: str) -> TypeReference:
+    """The https ``vct`` and a made-up ``vct#integrity`` of the credential type ``name``."""
+    return TypeReference(f"{ISS}/types/{name}/1", f"sha256-{name[0].upper() * 43}=")
+
+
+def issued_credentials(*, published: bool = False) -> dict[str, str]:
+    """A residency and an identity credential, issued at NOW to HOLDER_KEY by ISSUER_KEY: under
+    the types' URNs, or ``published`` under their https ``vct`` with its integrity, as the
+    issuer service issues them."""
     return {
         kind.name: issue_credential(kind, claims, issuer_key=ISSUER_KEY, iss=ISS, holder_jwk=HOLDER_KEY.public_jwk(),
-                                    now=NOW, status=STATUS, random_bytes=counter_bytes())
+                                    now=NOW, status=STATUS, type_reference=type_reference(kind.name) if published
+                                    else None, random_bytes=counter_bytes())
         for kind, claims in ((RESIDENCY, RESIDENCY_CLAIMS), (IDENTITY, IDENTITY_CLAIMS))
     }  # fmt: skip
 
 
-def cid1_vectors() -> dict[str, Any]:
-    """Issued credentials and presentations with their CID1 text, and malformed CID1 texts."""
-    holder, credentials = HOLDER_KEY, issued_credentials()
+def proof_compacts(credentials: dict[str, str]) -> dict[str, str]:
+    """The issued ``credentials`` and presentations of them, as desks meet them, by name."""
     residency, identity = credentials[RESIDENCY.name], credentials[IDENTITY.name]
 
     def shown(issued: str, claims: list[str], audience: str) -> str:
         return present(
-            issued, disclose=claims, holder_key=holder, audience=audience, nonce="n0nce-for-the-desk", now=NOW
+            issued, disclose=claims, holder_key=HOLDER_KEY, audience=audience, nonce="n0nce-for-the-desk", now=NOW
         )
 
-    compacts = {
+    return {
         "issued-residency": residency,
         "issued-identity": identity,
         "residency-desk": shown(residency, ["resident_of", "age_over_18"], "desk:library"),
@@ -122,10 +138,15 @@ def cid1_vectors() -> dict[str, Any]:
         "residency-offline": shown(residency, ["age_over_65"], offline_audience("senior-discount")),
         "residency-paper": present_on_paper(residency, disclose=["resident_of"]),
     }  # fmt: skip
+
+
+def cid1_vectors() -> dict[str, Any]:
+    """Issued credentials and presentations with their CID1 text, and malformed CID1 texts."""
+    compacts = proof_compacts(issued_credentials())
     good = encode_qr_text(compacts["residency-desk"])
     bomb = zlib.compressobj(9, zlib.DEFLATED, 15, 9, zdict=DICTIONARY_V1)
     malformed = [
-        "CID2:ABC", "HELLO", "CID1:ab", "CID1:A", "CID1:" + "0" * 5000, good[:-6], good + "00",
+        "CID9:ABC", "HELLO", "CID1:ab", "CID1:A", "CID1:" + "0" * 5000, good[:-6], good + "00",
         "CID1:" + b45encode(bomb.compress(b"\x00" * 40_000) + bomb.flush()),
         "CID1:" + b45encode(zlib.compress(b"\x3f")),
     ]  # fmt: skip
@@ -134,6 +155,82 @@ def cid1_vectors() -> dict[str, Any]:
                    for name, compact in compacts.items()],
         "malformed": [{"qr_text": text, "reason": _reason(text)} for text in malformed],
     }  # fmt: skip
+
+
+def _b64_json(value: object) -> str:
+    return b64url_encode(compact_json(value))
+
+
+def _with_payload(compact: str, change: Callable[[bytes], bytes]) -> str:
+    """``compact`` with its issuer-signed payload's bytes changed (the signature no longer covers
+    them: the encoder does not verify, and each case tests one of its paths)."""
+    header, payload, rest = compact.split(".", 2)
+    return ".".join((header, b64url_encode(change(b64url_decode(payload))), rest))
+
+
+def _unusual_compacts(proof: str) -> dict[str, str]:
+    """Presentations built around ``proof`` (a key-bound one) to take each other path of the
+    CID2 encoder: a part left as it is, or the CID1 text when CID2 cannot carry it."""
+    jwt, *disclosures, key_binding = proof.split("~")
+    kb_header, kb_payload, kb_signature = key_binding.split(".")
+    kb_claims = json.loads(b64url_decode(kb_payload))
+    holder = HOLDER_KEY.public_jwk()
+    on_curve = _b64_json(["c2FsdC1vbi1jdXJ2ZQ", "location", {"x": holder["x"], "y": holder["y"]}])
+    y_flipped = b64url_encode(b64url_decode(holder["y"])[:-1] + bytes((b64url_decode(holder["y"])[-1] ^ 1,)))
+    off_curve = _b64_json(["c2FsdC1vZmYtY3VydmU", "location", {"x": holder["x"], "y": y_flipped}])
+    not_canonical = _b64_json(["c2FsdC1ub3QtY2Fub24", "location", {"x": "A" * 42 + "B", "y": "A" * 43}])
+    same, other = _b64_json(["c2FsdA", "n", 1]), _b64_json(["c2FsdA", "n", 2])
+    many_payload = _b64_json({"_sd": [b64url_encode(hashlib.sha256(text.encode()).digest()) for text in (same, other)],
+                              "_sd_alg": "sha-256"})  # fmt: skip
+    header = jwt.split(".")[0]
+    return {
+        "a plain JWS, not an SD-JWT": jwt,
+        "a disclosure not in canonical base64url": "~".join((jwt, disclosures[0][:-1] + "/", key_binding)),
+        "an empty disclosure": f"{jwt}~~{key_binding}",
+        "a last segment that is no key binding": f"{jwt}~{disclosures[0]}~" + b64url_encode("é".encode()),
+        "digests under another _sd_alg": _with_payload(proof, lambda p: p.replace(b'"sha-256"', b'"sha-512"')),
+        "a vct#integrity with a control character": _with_payload(
+            proof, lambda p: p.replace(b'"iat":', b'"vct#integrity":"sha256-\x01","iat":')),
+        "a vct#integrity longer than 200 bytes": _with_payload(
+            proof, lambda p: p.replace(b'"iat":', b'"vct#integrity":"sha256-' + b"A" * 200 + b'","iat":')),
+        "a disclosure shown twice": "~".join((jwt, disclosures[0], disclosures[0], key_binding)),
+        "points on and off the curve in disclosures": "~".join((jwt, on_curve, off_curve, *disclosures, key_binding)),
+        "a point whose x is not canonical base64url": "~".join((jwt, not_canonical, *disclosures, key_binding)),
+        "a key binding whose sd_hash is another": "~".join(
+            (jwt, *disclosures, ".".join((kb_header, _b64_json(kb_claims | {"sd_hash": "A" * 43}), kb_signature)))),
+        "a key binding whose nonce has a control character": "~".join(
+            (jwt, *disclosures, ".".join((kb_header, b64url_encode(
+                compact_json(kb_claims).replace(b'"nonce":"', b'"nonce":"\x1f')), kb_signature)))),
+        "the 257th disclosure": "~".join((f"{header}.{many_payload}.c2ln", *[same] * 256, other, "")),
+    }  # fmt: skip
+
+
+def cid2_vectors() -> dict[str, Any]:
+    """Issued credentials and presentations (under the types' URNs and their https ``vct``, and
+    unusual ones) with the CID2 text the wallet answers a request with (``qr_text``: without the
+    request's nonce and aud) and the CID2 text that keeps them (``unbound_qr_text``)."""
+    compacts = proof_compacts(issued_credentials())
+    published = proof_compacts(issued_credentials(published=True))
+    compacts |= {f"{name} (published type)": compact for name, compact in published.items()}
+    compacts |= _unusual_compacts(published["residency-desk"])
+    return {
+        "proofs": [{"name": name, "compact": compact,
+                    "qr_text": encode_qr_text(compact, version=2, answers_request=True),
+                    "unbound_qr_text": encode_qr_text(compact, version=2, answers_request=False)}
+                   for name, compact in compacts.items()],
+        "refused": [{"name": "a compact that is not ASCII", "compact": NOT_ASCII, "reason": _encode_reason(NOT_ASCII)}],
+    }  # fmt: skip
+
+
+NOT_ASCII = "é.e30.c2ln~"
+
+
+def _encode_reason(compact: str) -> str:
+    try:
+        encode_qr_text(compact, version=2, answers_request=True)
+    except CredentialError as exc:
+        return exc.reason.value
+    raise AssertionError(f"{compact[:40]!r} encodes")
 
 
 def _request_reason(text: str) -> str:
@@ -145,21 +242,29 @@ def _request_reason(text: str) -> str:
 
 
 def request_vectors() -> dict[str, Any]:
-    """Desk requests with their CIDR1 text, and malformed CIDR1 texts with Python's reason."""
+    """Desk requests with their CIDR1 or CIDR2 text, and malformed texts with Python's reason."""
     requests = [
         new_request(policy="library-card", claims=("resident_of",), audience="desk:library", now=NOW,
-                    lifetime=300, random_bytes=bytes(range(16))),
+                    lifetime=300, random_bytes=bytes(range(16)), codec=1),
         new_request(policy="clinic-registration", claims=("given_name", "family_name", "birthdate"),
                     audience="desk:clinic-ü", now=NOW, lifetime=600, random_bytes=bytes(range(32))),
         new_request(policy="youth-programme", claims=("age_over_18", "pet_name"), audience="desk:y",
-                    now=NOW, lifetime=60, random_bytes=b"\xff" * 20),
+                    now=NOW, lifetime=60, random_bytes=b"\xff" * 20, codec=1),
+        new_request(policy="library-card", claims=("resident_of",), audience="desk:library", now=NOW,
+                    lifetime=300, random_bytes=bytes(range(16)), codec=255),
     ]  # fmt: skip
     texts = [encode_request_text(request) for request in requests]
+    layout = b45decode(texts[0].removeprefix(REQUEST_PREFIX))  # a whole CIDR1 layout, without a codec byte
     malformed = ["CID1:ABC", "CIDR1:" + "0" * 200, "CIDR1:ab", "CIDR1:A", "CIDR1:" + b45encode(b"\0\0\0\1"),
-                 "CIDR1:" + b45encode(b"\0\0\0\1\x03abc"), texts[0] + "00", texts[0][:-3]]  # fmt: skip
+                 "CIDR1:" + b45encode(b"\0\0\0\1\x03abc"), texts[0] + "00", texts[0][:-3],
+                 "CIDR1:" + b45encode(layout + b"\x02"), "CIDR2:" + b45encode(layout),
+                 "CIDR2:" + b45encode(layout + b"\x00"), "CIDR2:" + b45encode(layout + b"\x01"),
+                 "CIDR2:" + b45encode(layout + b"\x02\x02"), "CIDR2:ab", "CIDR2:" + "0" * 200,
+                 "CIDR3:" + b45encode(layout + b"\x03"), "CIDR10:ABC", "CIDR:ABC"]  # fmt: skip
     return {
         "requests": [{"policy": r.policy, "claims": list(r.claims), "nonce": r.nonce, "audience": r.audience,
-                      "expiresAt": r.expires_at, "text": text} for r, text in zip(requests, texts, strict=True)],
+                      "expiresAt": r.expires_at, "codec": r.codec, "text": text}
+                     for r, text in zip(requests, texts, strict=True)],
         "malformed": [{"text": text, "reason": _request_reason(text)} for text in malformed],
     }  # fmt: skip
 
@@ -313,20 +418,23 @@ def registry_vectors() -> dict[str, Any]:
 
 
 PRESENT_CASES = (
-    ("residency for the recreation centre", RESIDENCY.name, "recreation-centre", ("resident_of", "age_over_18")),
-    ("identity for the clinic", IDENTITY.name, "clinic-registration", ("given_name", "family_name", "birthdate")),
-    ("identity for a parking permit", IDENTITY.name, "parking-permit", ("address",)),
+    ("residency for the recreation centre", RESIDENCY.name, "recreation-centre", ("resident_of", "age_over_18"), 2),
+    ("identity for the clinic", IDENTITY.name, "clinic-registration", ("given_name", "family_name", "birthdate"), 2),
+    ("identity for a parking permit", IDENTITY.name, "parking-permit", ("address",), 2),
+    ("residency for a desk that reads only CID1", RESIDENCY.name, "recreation-centre", ("resident_of",), 1),
 )  # fmt: skip
+"""Name, credential type, policy, claims asked for, and the newest proof codec the desk reads."""
 
 
 def present_vectors() -> dict[str, Any]:
     """Credentials, their holder's private key and desk requests, for the JS core to present
-    with; the disclosures and claims Python's own presentation of each would carry."""
-    credentials = issued_credentials()
+    with; the disclosures and claims Python's own presentation of each would carry. The
+    credentials name their published types, as the issuer service issues them."""
+    credentials = issued_credentials(published=True)
     cases = []
-    for index, (name, kind, policy_id, claims) in enumerate(PRESENT_CASES):
+    for index, (name, kind, policy_id, claims, codec) in enumerate(PRESENT_CASES):
         request = new_request(policy=policy_id, claims=claims, audience=f"desk:{policy_id}", now=NOW, lifetime=600,
-                              random_bytes=bytes([index + 1]) * 16)  # fmt: skip
+                              random_bytes=bytes([index + 1]) * 16, codec=codec)  # fmt: skip
         python_proof = present(credentials[kind], disclose=list(claims), holder_key=HOLDER_KEY,
                                audience=request.audience, nonce=request.nonce, now=NOW)  # fmt: skip
         held = parse_issued(credentials[kind]).claims
@@ -345,6 +453,7 @@ def present_vectors() -> dict[str, Any]:
 VECTOR_FILES: dict[str, Callable[[], dict[str, Any]]] = {
     "requests.json": request_vectors,
     "cid1.json": cid1_vectors,
+    "cid2.json": cid2_vectors,
     "registry.json": registry_vectors,
     "present.json": present_vectors,
 }

@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from hypothesis import strategies as st
+
 from credential import (
     RESIDENCY,
     ClaimPath,
@@ -131,3 +133,23 @@ def _decode_segment(segment: str) -> dict[str, Any]:
 
 def encode_segment(value: Any) -> str:
     return b64url_encode(compact_json(value))
+
+
+# Any JSON claim set a credential could carry (names never the reserved ones), for property tests.
+RESERVED = {"_sd", "...", "iss", "iat", "exp", "nbf", "cnf", "vct", "vct#integrity", "status", "_sd_alg"}
+names = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=12).filter(
+    lambda name: name not in RESERVED
+)
+scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**53), 2**53)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=30)
+)
+json_values = st.recursive(
+    scalars,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(names, inner, max_size=3),
+    max_leaves=8,
+)
+claim_sets = st.dictionaries(names, json_values, min_size=1, max_size=6)

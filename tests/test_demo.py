@@ -16,7 +16,7 @@ import httpx
 
 from cityid.demo import REQUESTED, run_scenario
 from cityid.qrimage import decode_qr_image
-from credential import decode_qr_text, decode_request_text
+from credential import decode_qr_text, decode_request_text, qr_context, type_integrity_strings
 
 
 def test_scenario_discloses_exactly_the_requested_claims() -> None:
@@ -57,8 +57,11 @@ def test_demo_out_then_verify_the_png(tmp_path: Path) -> None:
     assert expected <= {path.name for path in out.iterdir()}
     request = json.loads((out / "request.json").read_text())
     assert set(request) == {"nonce", "audience"}
+    # The files hold what a desk puts back into the CID2: proof: its request and the issuer's type integrity.
+    metadata = json.loads((out / "issuer-jwks.json").read_text())
+    desk = qr_context(known=type_integrity_strings(metadata["type_integrity"]), **request)
     assert (
-        decode_qr_text((out / "presentation-qr.txt").read_text().rstrip("\n"))
+        decode_qr_text((out / "presentation-qr.txt").read_text().rstrip("\n"), context=desk)
         == (out / "presentation.txt").read_text().strip()
     )
 

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -44,6 +45,23 @@ def test_a_synced_desk_accepts_an_answer_and_shows_only_the_policys_claims(world
     assert result.device_bound is True and result.policy == "library-card"
     again = desk.check(answer(world.residency[1], request, now=now), request=request, now=now)
     assert (again.valid, again.reason) == (False, "replayed")
+
+
+def test_a_desk_reads_cid2_answers_and_older_desks_get_cid1(world) -> None:  # type: ignore[no-untyped-def]
+    """A desk's request says it reads CID2:, so the wallet leaves out what the desk rebuilds; a
+    CID1:-only desk (CIDR1:) gets CID1:. The same CID2: proof shown to another request is
+    refused as an answer to another request, not as a forgery."""
+    world.sync()
+    desk, now = Desk(load_trust(world.data)), int(time.time())
+    request = desk.new_request("library-card", audience="desk:lib", now=now)
+    assert request.codec == 2 and encode_request_text(request).startswith("CIDR2:")
+    proof = answer(world.residency[0], request, now=now)
+    assert proof.startswith("CID2:") and desk.check(proof, request=request, now=now).valid
+    other = desk.new_request("library-card", audience="desk:lib", now=now)
+    assert desk.check(proof, request=other, now=now).reason == "nonce_mismatch"
+    old_desk = replace(desk.new_request("library-card", audience="desk:lib", now=now), codec=1)
+    older = answer(world.residency[1], old_desk, now=now)
+    assert older.startswith("CID1:") and desk.check(older, request=old_desk, now=now).valid
 
 
 def test_a_status_list_past_its_expiry_is_stale(tmp_path: Path) -> None:

@@ -11,10 +11,22 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from phone_vectors import DICTIONARY_JS, ISSUER_KEY, ROOT, VECTOR_FILES, VECTORS, dictionary_js, vector_text
+from phone_vectors import (
+    DICTIONARY_JS,
+    ISSUER_KEY,
+    ROOT,
+    VECTOR_FILES,
+    VECTORS,
+    dictionary_js,
+    type_reference,
+    vector_text,
+)
 from support import NOW, STATUS
 
 from credential import (
+    CREDENTIAL_TYPES,
+    QR_PREFIX,
+    QR_PREFIX_V2,
     CredentialError,
     DeskRequest,
     KeySet,
@@ -23,12 +35,16 @@ from credential import (
     decode_request_text,
     encode_qr_text,
     encode_request_text,
+    qr_context,
     sign_status_list,
     verify_status_list_token,
 )
 from credential._encoding import b64url_decode, b64url_encode, compact_json
 from policies import verify_registry
 from verifier.engine import Desk, ReplayGuard, Trust
+
+KNOWN_STRINGS = frozenset(type_reference(name).integrity for name in CREDENTIAL_TYPES)
+"""What a desk's trust bundle holds of the vectors' published types: each one's integrity."""
 
 
 def _vectors(name: str) -> dict[str, Any]:
@@ -67,11 +83,38 @@ def test_python_agrees_with_every_cid1_vector() -> None:
         assert caught.value.reason.value == vector["reason"]
 
 
+def _key_binding_claims(compact: str) -> dict[str, Any]:
+    """The key-binding JWT's claims, read as they are (some vectors hold a control character);
+    nothing when the compact ends without one."""
+    last = compact.rsplit("~", maxsplit=1)[-1].split(".")
+    claims: dict[str, Any] = json.loads(b64url_decode(last[1]), strict=False) if len(last) == 3 else {}
+    return claims
+
+
+def test_python_agrees_with_every_cid2_vector() -> None:
+    """Each text is what the wallet writes, and a desk holding the request's nonce and aud and the
+    types' integrity rebuilds the exact compact from it."""
+    known = qr_context(known=KNOWN_STRINGS).known
+    for vector in _vectors("cid2.json")["proofs"]:
+        compact, bound, unbound = vector["compact"], vector["qr_text"], vector["unbound_qr_text"]
+        assert encode_qr_text(compact, version=2, answers_request=True) == bound, vector["name"]
+        assert encode_qr_text(compact, version=2, answers_request=False) == unbound, vector["name"]
+        claims = _key_binding_claims(compact)
+        context = replace(qr_context(nonce=claims.get("nonce"), audience=claims.get("aud")), known=known)
+        assert decode_qr_text(bound, context=context) == compact, vector["name"]
+        assert decode_qr_text(unbound, context=replace(context, nonce=None, audience=None)) == compact, vector["name"]
+    for vector in _vectors("cid2.json")["refused"]:
+        with pytest.raises(CredentialError) as caught:
+            encode_qr_text(vector["compact"], version=2, answers_request=True)
+        assert caught.value.reason.value == vector["reason"]
+
+
 def test_python_agrees_with_every_request_vector() -> None:
     vectors = json.loads((VECTORS / "requests.json").read_text(encoding="utf-8"))
     for vector in vectors["requests"]:
         request = DeskRequest(policy=vector["policy"], claims=tuple(vector["claims"]), nonce=vector["nonce"],
-                              audience=vector["audience"], expires_at=vector["expiresAt"])  # fmt: skip
+                              audience=vector["audience"], expires_at=vector["expiresAt"],
+                              codec=vector["codec"])  # fmt: skip
         assert encode_request_text(request) == vector["text"]
         assert decode_request_text(vector["text"]) == request
     for vector in vectors["malformed"]:
@@ -107,6 +150,7 @@ def _desk() -> Desk:
             registry=verify_registry(registry["registries"]["current"], KeySet.from_jwks(registry["keys"]["board"]),
                                      now=NOW),
             synced_at=NOW,
+            known_strings=KNOWN_STRINGS,
         ),
         replay=ReplayGuard(started_at=None),
     )  # fmt: skip
@@ -114,7 +158,7 @@ def _desk() -> Desk:
 
 @pytest.fixture(scope="module")
 def node_presentations() -> dict[str, str]:
-    """``{case name: CID1 text}``: what the phone's own code presents for each case of present.json."""
+    """``{case name: QR text}``: what the phone's own code presents for each case of present.json."""
     result = subprocess.run([_node(), "wallet/app/test/present-for-python.mjs"], cwd=ROOT, capture_output=True,
                             text=True, timeout=60, check=False)  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
@@ -122,15 +166,23 @@ def node_presentations() -> dict[str, str]:
     return made
 
 
+def _decoded(proof: str, request: DeskRequest) -> str:
+    """The compact behind a proof, rebuilt as the desk that showed ``request`` rebuilds it."""
+    return decode_qr_text(proof, context=_desk().qr_context(request))
+
+
 def test_python_desk_verifies_what_node_presents(node_presentations: dict[str, str]) -> None:
-    """Valid, key-bound, and showing exactly the claims the desk asked for: none dropped, none missing."""
+    """Valid, key-bound, and showing exactly the claims the desk asked for: none dropped, none
+    missing; in CID2 to a desk whose request says it reads CID2, else in CID1."""
     cases = _vectors("present.json")["cases"]
     assert set(node_presentations) == {case["name"] for case in cases}
     for case in cases:
-        result = _desk().check(node_presentations[case["name"]], request=decode_request_text(case["request"]), now=NOW)
+        proof, request = node_presentations[case["name"]], decode_request_text(case["request"])
+        assert proof.startswith(QR_PREFIX_V2 if request.codec >= 2 else QR_PREFIX), case["name"]
+        result = _desk().check(proof, request=request, now=NOW)
         assert (result.valid, result.reason, result.device_bound) == (True, "ok", True), (case["name"], result.message)
         assert (dict(result.claims), result.dropped) == (case["shown"], ()), case["name"]
-        assert decode_qr_text(node_presentations[case["name"]]).split("~")[1:-1] == case["disclosures"]
+        assert _decoded(proof, request).split("~")[1:-1] == case["disclosures"]
 
 
 def _changed_disclosure(disclosure: str, value: object) -> str:
@@ -162,8 +214,9 @@ def _tampered(compact: str, how: str) -> str:
 )
 def test_a_tampered_node_presentation_is_refused(node_presentations: dict[str, str], how: str, reason: str) -> None:
     case = _vectors("present.json")["cases"][0]
-    compact = _tampered(decode_qr_text(node_presentations[case["name"]]), how)
-    result = _desk().check(encode_qr_text(compact), request=decode_request_text(case["request"]), now=NOW)
+    request = decode_request_text(case["request"])
+    compact = _tampered(_decoded(node_presentations[case["name"]], request), how)
+    result = _desk().check(encode_qr_text(compact), request=request, now=NOW)
     assert (result.valid, result.reason) == (False, reason), result.message
 
 

@@ -90,7 +90,7 @@ def test_a_resident_uses_the_phone_wallet_from_enrolment_to_revocation(tmp_path:
             assert page.locator("#consent-shared li").count() >= 1
             consent_to_proof(page)
             assert seen[quiet_from:] == [], seen[quiet_from:]  # the desk step asks nothing of anyone
-            assert proof_text(page).startswith("CID1:")
+            assert proof_text(page).startswith("CID2:")  # the desk reads CID2: its request says so
             shot = page.locator("#proof-qr").screenshot()
             page.click("#proof-done")
             screen(page, "home")
@@ -133,7 +133,7 @@ def test_a_resident_uses_the_phone_wallet_from_enrolment_to_revocation(tmp_path:
             scan_and_consent(page)
             assert current_screen(page) == "consent"
             consent_to_proof(page)
-            assert proof_text(page).startswith("CID1:")
+            assert proof_text(page).startswith("CID2:")  # the desk reads CID2: its request says so
             page.context.set_offline(False)
 
             # 7. The keys cannot leave, and nothing personal is stored in the clear.

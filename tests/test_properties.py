@@ -12,6 +12,7 @@ from support import (
     AUD,
     NONCE,
     NOW,
+    claim_sets,
     encode_segment,
     issue_any,
     issue_residency,
@@ -37,24 +38,6 @@ from credential._sdjwt import digest, make_disclosure, sd_hash
 KEYS = make_keys()
 ED_KEYS = make_keys("EdDSA")
 ROOMY = Limits(max_disclosures=200)
-
-RESERVED = {"_sd", "...", "iss", "iat", "exp", "nbf", "cnf", "vct", "vct#integrity", "status", "_sd_alg"}
-names = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=12).filter(
-    lambda name: name not in RESERVED
-)
-scalars = (
-    st.none()
-    | st.booleans()
-    | st.integers(-(2**53), 2**53)
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=30)
-)
-json_values = st.recursive(
-    scalars,
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(names, inner, max_size=3),
-    max_leaves=8,
-)
-claim_sets = st.dictionaries(names, json_values, min_size=1, max_size=6)
 
 
 def _prune(claims: Any, paths: list[ClaimPath]) -> Any:

@@ -71,7 +71,7 @@ def test_non_ascii_cannot_be_encoded() -> None:
 @pytest.mark.parametrize(
     ("text", "reason"),
     [
-        ("CID2:AAAA", Reason.UNSUPPORTED_FORMAT),
+        ("CID9:AAAA", Reason.UNSUPPORTED_FORMAT),
         ("HC1:6BFOXN*TS0BI$ZD4N9:9S6RCVN5+O30K3/XIV0W23NTDE", Reason.UNSUPPORTED_FORMAT),
         ("cid1:AAA", Reason.UNSUPPORTED_FORMAT),
         ("CID1:abc", Reason.BAD_ENCODING),

@@ -37,6 +37,7 @@ def a_request(**overrides: object) -> DeskRequest:
         "now": NOW,
         "lifetime": 300,
         "random_bytes": bytes(range(16)),
+        "codec": 1,
     }
     fields.update(overrides)
     return new_request(**fields)  # type: ignore[arg-type]
@@ -160,3 +161,27 @@ def test_arbitrary_bodies_decode_or_are_refused(body: bytes) -> None:
     except MalformedError:
         return
     assert encode_request_text(request) == "CIDR1:" + b45encode(body)  # one request, one text
+
+
+def test_a_desk_that_reads_cid2_says_so_in_a_cidr2_request() -> None:
+    request = a_request(codec=2)
+    text = encode_request_text(request)
+    assert text.startswith("CIDR2:") and decode_request_text(text) == request
+    assert b45decode(text[6:]) == _body(a_request()) + b"\x02"  # CIDR1's layout and one byte
+    assert decode_request_text(encode_request_text(a_request())).codec == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("CIDR2:" + b45encode(_body(a_request()) + b"\x01"), Reason.MALFORMED),  # codec 1 is CIDR1's text
+        ("CIDR2:" + b45encode(_body(a_request()) + b"\x00"), Reason.MALFORMED),
+        ("CIDR2:" + b45encode(_body(a_request())), Reason.MALFORMED),  # no codec byte: cut short
+        ("CIDR2:" + b45encode(_body(a_request()) + b"\x02\x02"), Reason.MALFORMED),  # trailing
+        ("CIDR3:" + b45encode(_body(a_request()) + b"\x03"), Reason.UNSUPPORTED_FORMAT),  # a newer desk
+    ],
+)
+def test_broken_cidr2_requests_are_refused_with_a_reason(text: str, reason: Reason) -> None:
+    with pytest.raises(MalformedError) as caught:
+        decode_request_text(text)
+    assert caught.value.reason is reason

@@ -18,6 +18,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from cityid.cli import app
+from cityid.inputs import load_known_strings
 from cityid.keyfile import new_es256_key, private_jwk, public_jwks
 from cityid.qrimage import decode_qr_image
 from credential import (
@@ -27,6 +28,7 @@ from credential import (
     new_request,
     offline_audience,
     parse_issued,
+    qr_context,
     verify_presentation,
 )
 from policies import bundled_catalog, default_catalogue, load_policies, sign_registry
@@ -100,10 +102,11 @@ def test_present_shares_only_the_policys_claims(env: dict[str, Any]) -> None:
 def test_two_proofs_share_no_signature_key_or_status_index(env: dict[str, Any]) -> None:
     held = []
     for _ in range(2):
-        text, _nonce = request_text("library-card", "resident_of")
+        text, nonce = request_text("library-card", "resident_of")
         code, out, _err = wallet_cli(env, "present", text, *env["trust"], "--yes", "--json")
         assert code == 0
-        held.append(parse_issued(decode_qr_text(json.loads(out)["proof"]).rsplit("~", 1)[0] + "~"))
+        desk = qr_context(nonce=nonce, audience="desk:rec", known=load_known_strings(env["folder"] / "issuer.json"))
+        held.append(parse_issued(decode_qr_text(json.loads(out)["proof"], context=desk).rsplit("~", 1)[0] + "~"))
     first, second = held
     assert first.jwt.split(".")[2] != second.jwt.split(".")[2]
     assert first.payload["cnf"] != second.payload["cnf"]

@@ -65,8 +65,8 @@ def wallet_file(world: dict[str, Any], tmp_path: Path, monkeypatch: pytest.Monke
 
 def _request() -> str:
     request = new_request(policy="library-card", claims=("resident_of",), audience="desk:library",
-                          now=int(time.time()), lifetime=600, random_bytes=os.urandom(16))  # fmt: skip
-    return encode_request_text(request)
+                          now=int(time.time()), lifetime=600, random_bytes=os.urandom(16), codec=1)  # fmt: skip
+    return encode_request_text(request)  # a CID1:-only desk, so that the proofs can be read back here
 
 
 def _present_process(world: dict[str, Any], path: Path) -> subprocess.Popen[str]:

@@ -32,7 +32,16 @@ from cityid.i18n import LANGUAGES, RIGHT_TO_LEFT, Translate, choose_language, tr
 from cityid.middleware import BodyLimit, SecurityHeaders
 from cityid.qrimage import QrImageError, decode_qr_images, make_qr, to_svg
 from cityid.words import claim_fact, claim_label, clock_hint, desk_words
-from credential import QR_PREFIX, REQUEST_PREFIX, CredentialError, DeskRequest, PolicyError, Reason, encode_request_text
+from credential import (
+    QR_PREFIX,
+    QR_PREFIX_V2,
+    REQUEST_PREFIXES,
+    CredentialError,
+    DeskRequest,
+    PolicyError,
+    Reason,
+    encode_request_text,
+)
 
 from .engine import Desk, DeskResult, ReplayGuard
 from .freshness import freshness, moment
@@ -118,7 +127,7 @@ class DeskApp:
     def not_a_proof(self, texts: list[str]) -> DeskResult:
         """The answer to a scan that read a code but no proof: the desk's own (or another desk's)
         request, shown to the camera by mistake, or any other QR code (a web address, a ticket)."""
-        ours = any(text[:6].upper() == REQUEST_PREFIX for text in texts)
+        ours = any(text[:6].upper() in REQUEST_PREFIXES for text in texts)
         reason = "desk_request" if ours else "not_city_id"
         with self._lock:
             self.counts[reason] += 1
@@ -127,8 +136,8 @@ class DeskApp:
 
 
 def _is_proof(text: str) -> bool:
-    """Text that claims to be a resident's proof: QR text (``CID1:``) or a compact SD-JWT."""
-    return text[:5].upper() == QR_PREFIX or text.startswith("eyJ")
+    """Text that claims to be a resident's proof: QR text (``CID1:``, ``CID2:``) or a compact SD-JWT."""
+    return text[:5].upper() in (QR_PREFIX, QR_PREFIX_V2) or text.startswith("eyJ")
 
 
 def same_code(*texts: str) -> str:

@@ -24,7 +24,7 @@ from cityid.console import console, errors, printable, safe
 from cityid.exits import exit_code
 from cityid.files import write_atomic
 from cityid.i18n import choose_language, translator
-from cityid.inputs import InputError, load_key_set, load_proof, read_bounded_text
+from cityid.inputs import InputError, load_key_set, load_known_strings, load_proof, read_bounded_text
 from cityid.words import clock_hint, desk_words
 from credential import (
     CredentialError,
@@ -36,6 +36,7 @@ from credential import (
     credential_type_of,
     encode_request_text,
     new_request,
+    qr_context,
     status_list_subject,
     verify_presentation,
     verify_status_list_token,
@@ -188,7 +189,7 @@ def verify(
         now = int(time.time())
         lists = _status_lists(status_lists or [], keys, now)
         verified = verify_presentation(
-            load_proof(proof),
+            load_proof(proof, qr_context(nonce=nonce, audience=audience, known=load_known_strings(issuer_jwks))),
             issuer_keys=keys,
             audience=audience,
             nonce=nonce,
@@ -447,7 +448,9 @@ def check_command(
     try:
         desk = Desk(load_trust(_desk_data(data), now=now), replay=ReplayGuard(started_at=None))  # one check: no memory
         desk_request = decode_request_text(request.strip()) if request else None
-        result = desk.check(load_proof(proof), now=now, request=desk_request, policy=policy).to_json()
+        result = desk.check(
+            load_proof(proof, desk.qr_context(desk_request)), now=now, request=desk_request, policy=policy
+        ).to_json()
     except SyncError as exc:
         result = {"valid": False, "reason": exc.reason, "message": exc.message}
     except InputError as exc:

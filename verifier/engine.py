@@ -45,6 +45,7 @@ from credential import (
     MalformedError,
     PolicyError,
     Presentation,
+    QrContext,
     Reason,
     StatusListToken,
     VerifyOptions,
@@ -54,6 +55,7 @@ from credential import (
     offline_audience,
     parse_presentation,
     parse_qr_text,
+    qr_context,
     verify_presentation,
 )
 from credential._encoding import b64url_decode, parse_json_object
@@ -74,6 +76,8 @@ class Trust:
     status_lists: Mapping[str, StatusListToken]
     registry: Registry
     synced_at: int
+    known_strings: frozenset[str] = frozenset()
+    """Strings of the trust bundle a ``CID2:`` proof may leave out: each type's ``vct#integrity``."""
 
 
 class DeskResult(NamedTuple):
@@ -159,6 +163,14 @@ class Desk:
     def __init__(self, trust: Trust, *, replay: ReplayGuard | None = None) -> None:
         self.trust = trust
         self.replay = replay or ReplayGuard(started_at=int(time.time()))
+        self._known = qr_context(known=trust.known_strings).known
+
+    def qr_context(self, request: DeskRequest | None) -> QrContext:
+        """What this desk can put back into a ``CID2:`` proof: its request's nonce and audience
+        (none for an offline or paper proof) and its trust bundle's strings."""
+        if request is None:
+            return QrContext(known=self._known)
+        return QrContext(request.nonce, request.audience, self._known)
 
     def new_request(
         self, policy: str, *, audience: str, now: int, lifetime: int = 300, claims: tuple[str, ...] | None = None
@@ -191,7 +203,7 @@ class Desk:
     def _check(self, proof: str, *, now: int, request: DeskRequest | None, policy_id: str | None) -> DeskResult:
         if policy_id is None:
             raise PolicyError(Reason.UNKNOWN_POLICY, "the desk has no policy to check against")
-        parts = _parts(proof)
+        parts = _parts(proof, self.qr_context(request))
         if request is not None:
             approved = check_request(request, self.trust.registry, now=now)
             nonce: str | None = request.nonce
@@ -239,7 +251,7 @@ class Desk:
         if reason == "status_stale" and now - self.trust.synced_at > CLOCK_DOUBT:
             return None  # not synced lately: the list is simply old, whatever the clock says
         try:
-            parts = _parts(proof)
+            parts = _parts(proof, self.qr_context(request))
             claims = parse_json_object(parts.payload_bytes or b64url_decode(parts.payload), DEFAULT_LIMITS,
                                        what="the credential")  # fmt: skip
             if reason != "status_stale":
@@ -259,9 +271,9 @@ class Desk:
         return approved
 
 
-def _parts(proof: str) -> Presentation:
+def _parts(proof: str, context: QrContext) -> Presentation:
     text = proof.strip()
-    return parse_qr_text(text) if is_qr_text(text) else parse_presentation(text, DEFAULT_LIMITS)
+    return parse_qr_text(text, context=context) if is_qr_text(text) else parse_presentation(text, DEFAULT_LIMITS)
 
 
 def _credential_moment(reason: str, parts: Presentation, claims: Mapping[str, Any], now: int) -> float | None:

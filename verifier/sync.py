@@ -32,6 +32,7 @@ from credential import (
     Reason,
     StatusList,
     StatusListToken,
+    type_integrity_strings,
     verify_jwt,
     verify_status_list_token,
 )
@@ -210,7 +211,16 @@ def sync(
     }
     data.mkdir(parents=True, exist_ok=True, mode=0o700)
     write_atomic(data / TRUST_FILE, json.dumps(record), mode=0o600)
-    return Trust(keys, lists, registry, now)
+    return Trust(keys, lists, registry, now, known_strings(payload))
+
+
+def known_strings(payload: Mapping[str, Any]) -> frozenset[str]:
+    """The bundle's ``type_integrity`` values, which ``CID2:`` proofs leave out (none from an
+    older issuer: its desks and wallets use ``CID1:``)."""
+    try:
+        return type_integrity_strings(payload.get("type_integrity"))
+    except MalformedError as exc:
+        raise SyncError(exc.reason.value, f"the trust bundle's {exc.message}") from None
 
 
 def _status_lists(tokens: object, expected: list[str], keys: KeySet, now: int) -> dict[str, StatusListToken]:
@@ -291,4 +301,4 @@ def load_trust(data: Path, *, now: int | None = None) -> Trust:
         raise SyncError("unreadable_trust", f"the desk's trust file is incomplete ({exc})") from None
     except CredentialError as exc:
         raise SyncError(exc.reason.value, exc.message) from None
-    return Trust(keys, lists, registry, int(record.get("synced_at", 0)))
+    return Trust(keys, lists, registry, int(record.get("synced_at", 0)), known_strings(payload))

@@ -557,11 +557,11 @@ def present_command(
 
     def action(_: Translate) -> None:
         from cityid.inputs import read_text_or_qr  # noqa: PLC0415
-        from credential import REQUEST_PREFIX, decode_request_text  # noqa: PLC0415
+        from credential import REQUEST_PREFIXES, decode_request_text  # noqa: PLC0415
         from policies import check_request  # noqa: PLC0415
 
         now = int(time.time())
-        text = read_text_or_qr(request, what="desk request", prefix=REQUEST_PREFIX)
+        text = read_text_or_qr(request, what="desk request", prefix=REQUEST_PREFIXES)
         desk_request = decode_request_text(
             text.lstrip().rstrip("\r\n")
         )  # a damaged code: said before anything is asked

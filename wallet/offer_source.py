@@ -13,7 +13,9 @@ from cityid.inputs import InputError, read_text_or_qr
 
 OFFER_PREFIX = "openid-credential-offer://"
 _NOT_OFFERS = (
+    ("CIDR2:", "this is a desk's request, not a credential offer: scan the QR code on the clerk's page"),
     ("CIDR1:", "this is a desk's request, not a credential offer: scan the QR code on the clerk's page"),
+    ("CID2:", "this is a proof for a desk, not a credential offer: scan the QR code on the clerk's page"),
     ("CID1:", "this is a proof for a desk, not a credential offer: scan the QR code on the clerk's page"),
 )
 

@@ -83,7 +83,7 @@ def answer(wallet: Wallet, request: DeskRequest, *, now: int, policy_id: str, on
         )
         entry["used"] = True
         wallet.history.append(_history(request, policy_id, type_name, now))
-        return Proof(encode_qr_text(proof), type_name, len(unused) - 1)
+        return Proof(encode_qr_text(proof, version=request.codec, answers_request=True), type_name, len(unused) - 1)
     raise _none_left()
 
 

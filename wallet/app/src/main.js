@@ -3,6 +3,7 @@ import { openWallet, WalletError } from "./wallet.js";
 import { _, refusal, claimLabel, inClaimOrder, cardLabel, verifierName, setLanguage, defaultLanguage, currentLanguage, LANGUAGES } from "./i18n.js";
 import { h, say } from "./ui/dom.js";
 import { qrSvg } from "./qrcode.js";
+import { looksLikeRequest } from "./core/request.js";
 
 const LANGUAGE_NAMES = { en: "English", es: "Español", "zh-Hans": "简体中文", ar: "العربية" };
 let wallet;
@@ -85,7 +86,7 @@ async function scan(kind) {
 async function handleText(text) {
   text = text.trim();
   try {
-    if (text.startsWith("CIDR1:")) return consent(await wallet.prepareAnswer(text));
+    if (looksLikeRequest(text)) return consent(await wallet.prepareAnswer(text)); // a newer version than CIDR2 is refused there
     if (text.startsWith("openid-credential-offer://") || text.includes("/wallet/#offer=")) return offer(await wallet.startReceive(text));
   } catch (e) { return refused(reasonOf(e)); }
   refused("not_a_desk_code");

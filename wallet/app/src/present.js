@@ -9,7 +9,8 @@
  * the desk still sees only what it asked for, but it sees a different card, with more in it.
  */
 
-import { encodeProof } from "./core/cid1.js";
+import { encodeQrText } from "./core/cid2.js";
+import { codecOf } from "./core/request.js";
 import { parseIssued, present } from "./core/sdjwt.js";
 import { CREDENTIAL_TYPES } from "./receive.js";
 import { WalletError } from "./store.js";
@@ -53,19 +54,27 @@ export function chosenType(unused, claims) {
 }
 
 /**
- * The CID1 text of a proof for `request` from the stored credential `record`, signed by its
+ * The compact presentation answering `request` from the stored credential `record`, signed by its
  * non-extractable device key (`keyPair.privateKey`, used through WebCrypto only).
  */
-export async function proofText(record, keyPair, request, now) {
+export async function presentation(record, keyPair, request, now) {
   const held = await parseIssued(record.credential);
-  const compact = await present(held, {
+  return present(held, {
     claims: [...request.claims],
     privateKey: keyPair.privateKey,
     audience: request.audience,
     nonce: request.nonce,
     iat: now,
   });
-  return encodeProof(compact);
+}
+
+/**
+ * The QR text of that presentation: CID2 without the request's nonce and aud when the desk reads
+ * CID2 (its request says so: the desk puts its own back), else CID1.
+ */
+export async function proofText(record, keyPair, request, now) {
+  const compact = await presentation(record, keyPair, request, now);
+  return encodeQrText(compact, { version: codecOf(request), answersRequest: true });
 }
 
 /**

@@ -252,7 +252,7 @@ export class Wallet {
   // Answering
 
   /**
-   * Check a desk's `CIDR1:` request and say how it would be answered:
+   * Check a desk's `CIDR1:` or `CIDR2:` request and say how it would be answered:
    * `{request, policy, card, insteadOf, remaining, holds}` (`remaining`: unused credentials of
    * that card now; `holds`: the claims of the one that would answer). Spends nothing; refusals
    * are WalletErrors (`claims_exceed_policy`, ...).
@@ -280,6 +280,7 @@ export class Wallet {
         nonce: b64urlEncode(crypto.getRandomValues(new Uint8Array(16))),
         audience: offlineAudience(known.id),
         expiresAt: at + OFFLINE_LIFETIME,
+        codec: 1, // whichever desk scans it: every desk reads CID1
       };
       const policy = checkRequest(request, registry, at); // an expired policy is refused here
       return { ...(await this._choose(request)), request, policy };

@@ -4,11 +4,11 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
-import { decodeProof } from "../src/core/cid1.js";
 import { b64urlDecode } from "../src/core/bytes.js";
 import { decodeJwtUnverified } from "../src/core/jose.js";
 import { parseIssued, sdHash, selectDisclosures } from "../src/core/sdjwt.js";
 import { decodeRequest } from "../src/core/request.js";
+import { presentation } from "../src/present.js";
 import { presentations } from "./present-for-python.mjs";
 
 const vectors = JSON.parse(fs.readFileSync(new URL("./vectors/present.json", import.meta.url), "utf8"));
@@ -39,9 +39,9 @@ async function holderSigned(keyBinding) {
 }
 
 test("each presentation carries those disclosures, bound to the desk's nonce by the holder's key", async () => {
-  const made = await presentations(vectors);
+  const made = await presentations(vectors, presentation);
   for (const { name, credential, request, disclosures } of vectors.cases) {
-    const parts = decodeProof(made[name]).split("~");
+    const parts = made[name].split("~");
     const [jwt, keyBinding] = [parts[0], parts[parts.length - 1]];
     assert.equal(jwt, vectors.credentials[credential].split("~")[0], name);
     assert.deepEqual(parts.slice(1, -1), disclosures, name);
@@ -50,4 +50,11 @@ test("each presentation carries those disclosures, bound to the desk's nonce by 
     assert.deepEqual(header, { alg: "ES256", typ: "kb+jwt" }, name);
     assert.deepEqual(payload, { iat: vectors.now, aud: audience, nonce, sd_hash: await sdHash(jwt, disclosures) }, name);
   }
+});
+
+test("each desk is answered in the newest proof codec its request names", async () => {
+  const made = await presentations(vectors);
+  const prefixes = vectors.cases.map(({ request }) => (decodeRequest(request).codec >= 2 ? "CID2:" : "CID1:"));
+  assert.deepEqual(vectors.cases.map(({ name }) => made[name].slice(0, 5)), prefixes);
+  assert.ok(prefixes.includes("CID1:") && prefixes.includes("CID2:"));
 });

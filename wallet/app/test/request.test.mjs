@@ -1,4 +1,4 @@
-// The CIDR1 request codec against the vectors the Python core wrote.
+// The CIDR1 and CIDR2 request codecs against the vectors the Python core wrote.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
@@ -14,7 +14,11 @@ test("requests encode to Python's text and decode back", () => {
   }
 });
 
-test("malformed CIDR1 text is refused with Python's reason", () => {
+test("the vectors hold requests of both versions", () => {
+  assert.deepEqual([...new Set(vectors.requests.map(({ text }) => text.slice(0, 6)))].sort(), ["CIDR1:", "CIDR2:"]);
+});
+
+test("malformed CIDR1 and CIDR2 text, or a newer version's, is refused with Python's reason", () => {
   for (const { text, reason } of vectors.malformed) {
     assert.throws(() => decodeRequest(text), (error) => error instanceof CoreError && error.reason === reason, text);
   }

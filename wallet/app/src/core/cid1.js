@@ -6,13 +6,13 @@ import { b45decode, b45encode } from "./base45.js";
 import { DICTIONARY_V1 } from "./dictionary.js";
 
 export const QR_PREFIX = "CID1:";
-const SEPARATOR_CODE = { ".": 0, "~": 1, "": 2 };
+export const SEPARATOR_CODE = { ".": 0, "~": 1, "": 2 };
 const JSON_KIND = 0;
 const BLOB_KIND = 1;
 const TEXT_KIND = 2;
-const EMBEDDED_B64 = /"([A-Za-z0-9_-]{16,340})"/g;
+export const EMBEDDED_B64 = /"([A-Za-z0-9_-]{16,340})"/g;
 
-function varint(value, out) {
+export function varint(value, out) {
   while (value > 0x7f) {
     out.push((value & 0x7f) | 0x80);
     value >>>= 7;
@@ -20,7 +20,7 @@ function varint(value, out) {
   out.push(value);
 }
 
-function canonicalBytes(segment) {
+export function canonicalBytes(segment) {
   try {
     return b64urlDecode(segment);
   } catch {
@@ -28,13 +28,32 @@ function canonicalBytes(segment) {
   }
 }
 
-function isUtf8(bytes) {
+export function isUtf8(bytes) {
   try {
     utf8.decode(bytes);
     return true;
   } catch {
     return false;
   }
+}
+
+/** Bytes as a string of one char per byte: JSON is matched so, which is exact because every
+ * pattern is ASCII only. */
+export function latin1(bytes) {
+  let text = "";
+  for (const byte of bytes) text += String.fromCharCode(byte);
+  return text;
+}
+
+/** Python's _extract_random: each quoted canonical base64url string becomes a marker `0xFF n`,
+ * its bytes go to `blobs`. */
+export function randomToBlobs(text, blobs) {
+  return text.replace(EMBEDDED_B64, (match, inner) => {
+    const raw = canonicalBytes(inner);
+    if (raw === null) return match;
+    for (const byte of raw) blobs.push(byte);
+    return String.fromCharCode(0xff, raw.length);
+  });
 }
 
 /** Step 1, as Python's repack(): [skeleton, blobs]. JSON is matched as a latin1 string, which
@@ -55,14 +74,7 @@ export function repack(compact) {
       varint(decoded.length * 16 + BLOB_KIND * 4 + separator, skeleton);
       for (const byte of decoded) blobs.push(byte);
     } else {
-      let latin1 = "";
-      for (const byte of decoded) latin1 += String.fromCharCode(byte);
-      const body = latin1.replace(EMBEDDED_B64, (match, inner) => {
-        const raw = canonicalBytes(inner);
-        if (raw === null) return match;
-        for (const byte of raw) blobs.push(byte);
-        return String.fromCharCode(0xff, raw.length);
-      });
+      const body = randomToBlobs(latin1(decoded), blobs);
       varint(body.length * 16 + JSON_KIND * 4 + separator, skeleton);
       for (let i = 0; i < body.length; i++) skeleton.push(body.charCodeAt(i));
     }
@@ -70,14 +82,20 @@ export function repack(compact) {
   return [Uint8Array.from(skeleton), Uint8Array.from(blobs)];
 }
 
-/** Encode a compact SD-JWT (issued or presented) as CID1 text, identical to encode_qr_text. */
-export function encodeProof(compact) {
-  const [skeleton, blobs] = repack(compact);
-  const deflate = new Deflate({ level: 9, windowBits: 15, memLevel: 9, dictionary: DICTIONARY_V1, legacyHash: true });
+/** Steps 2 and 3, as Python does them: zlib with a preset dictionary, the block ended after the
+ * skeleton so the random bytes get one of their own, then base45 behind the version's prefix. */
+export function compressedText(prefix, dictionary, skeleton, blobs) {
+  const deflate = new Deflate({ level: 9, windowBits: 15, memLevel: 9, dictionary, legacyHash: true });
   deflate.push(skeleton, Z_BLOCK);
   deflate.push(blobs, Z_FINISH);
   if (deflate.err) throw new CoreError("malformed", "compression failed");
-  return QR_PREFIX + b45encode(deflate.result);
+  return prefix + b45encode(deflate.result);
+}
+
+/** Encode a compact SD-JWT (issued or presented) as CID1 text, identical to encode_qr_text. */
+export function encodeProof(compact) {
+  const [skeleton, blobs] = repack(compact);
+  return compressedText(QR_PREFIX, DICTIONARY_V1, skeleton, blobs);
 }
 
 /** credential._limits.DEFAULT_LIMITS, the bounds that apply before any work. */
