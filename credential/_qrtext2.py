@@ -55,7 +55,6 @@ from ._qrtext import _long_header as long_header
 from ._qrtext import decode_qr_text as decode_qr_text_v1
 from ._qrtext import encode_qr_text as encode_qr_text_v1
 from ._qrtext import inflate as inflate_with
-from ._sdjwt import Presentation, parse_presentation
 
 QR_PREFIX_V2 = "CID2:"
 
@@ -224,8 +223,9 @@ def encode_qr_text_v2(compact: str, *, answers_request: bool) -> str | None:
     pieces = _TOKENS.split(compact)
     texts, separators = pieces[0::2], [*pieces[1::2], ""]
     cut = _standard_shape(separators)
-    raws = [_canonical_bytes(text) for text in texts]
-    if cut is None or any(raw is None for raw in raws) or "" in texts[3:cut]:
+    decoded = [_canonical_bytes(text) for text in texts]
+    raws = [raw for raw in decoded if raw is not None]
+    if cut is None or len(raws) != len(texts) or "" in texts[3:cut]:
         return None
     digests = {b64url_encode(hashlib.sha256(text.encode()).digest()): k for k, text in enumerate(texts[3:cut])}
     covered = "".join(text + separator for text, separator in zip(texts[:cut], separators[:cut], strict=True))
@@ -252,10 +252,9 @@ def encode_qr_text_v2(compact: str, *, answers_request: bool) -> str | None:
         marker = NONCE if name == b"nonce" else AUDIENCE
         return prefix + bytes((marker,)) + tag(value, 2), b""
 
-    sd_alg_ok = b'"_sd_alg"' not in (raws[1] or b"") or b'"_sd_alg":"sha-256"' in (raws[1] or b"")
+    sd_alg_ok = b'"_sd_alg"' not in raws[1] or b'"_sd_alg":"sha-256"' in raws[1]
     packer = _Packer()
     for index, (raw, separator) in enumerate(zip(raws, separators, strict=True)):
-        assert raw is not None
         code = _SEPARATOR_CODE[separator]
         try:
             raw.decode("utf-8")
@@ -413,23 +412,20 @@ _SHAPES_PER_SIZE, _SIZES_KEPT = 4, 64
 def _shape_of(data: bytes) -> _Shape:
     """The shape of ``data``: one seen before (its checks pass), or parsed now and kept
     (bounded: whoever crafts many shapes only keeps the parser busy)."""
-    kept = _SHAPES.get(len(data), [])
-    for number, shape in enumerate(kept):
+    for shape in _SHAPES.get(len(data), ()):
         if (
             shape.probe(data) == shape.expected
             and not _NOT_TEXT.search(b"".join(shape.texts(data)))
             and _digests_fit(shape.digests(data), shape.carried)
         ):
-            if number:  # the most recent first: a desk sees runs of one kind of proof
-                kept.insert(0, kept.pop(number))
             return shape
     shape = _parse_shape(data)
     if len(data) not in _SHAPES and len(_SHAPES) >= _SIZES_KEPT:
         _SHAPES.clear()
     kept = _SHAPES.setdefault(len(data), [])
     if len(kept) >= _SHAPES_PER_SIZE:
-        kept.pop()
-    kept.insert(0, shape)
+        kept.pop(0)
+    kept.append(shape)  # (lists are only appended to and cut at the front: safe for the desk's threads)
     return shape
 
 
@@ -506,8 +502,9 @@ def unpack_v2(data: bytes, context: QrContext) -> Segments:
     taken, covered = 0, ""
     for index, pieces in enumerate(bodies):
         if index == cut:  # the issuer-signed part is whole: the payload's digests, then what sd_hash covers
-            raws[1] = _with_digests(bodies[1], texts, cut)
-            texts[1] = b64url_encode(raws[1])
+            if (payload := bodies[1]) is not None:  # (a payload of random bytes fails its signature later)
+                raws[1] = _with_digests(payload, texts, cut)
+                texts[1] = b64url_encode(raws[1])
             covered = "".join(map(str.__add__, texts, separators[:cut]))
         if pieces is None:
             raw = runs[taken]
@@ -520,9 +517,8 @@ def unpack_v2(data: bytes, context: QrContext) -> Segments:
     return Segments(texts, list(raws), separators)
 
 
-def _with_digests(payload: list[bytes] | None, texts: list[str], cut: int) -> bytes:
+def _with_digests(payload: list[bytes], texts: list[str], cut: int) -> bytes:
     """The payload, each ``0xFE k`` replaced by the digest of disclosure k."""
-    assert payload is not None
     for at in range(1, len(payload), 2):
         if payload[at][0] == DIGEST:
             if payload[at][1] >= cut - 3:
@@ -542,10 +538,6 @@ def decode_qr_text_v2(text: str, context: QrContext = NO_CONTEXT, *, limits: Lim
     if len(compact) > limits.max_presentation_chars:
         raise MalformedError(Reason.TOO_LARGE, "QR payload expands beyond the presentation limit")
     return compact
-
-
-def parse_qr_text_v2(text: str, context: QrContext = NO_CONTEXT, *, limits: Limits = DEFAULT_LIMITS) -> Presentation:
-    return parse_presentation(decode_qr_text_v2(text, context, limits=limits), limits)
 
 
 # ---- either version ----------------------------------------------------------------------------

@@ -233,6 +233,10 @@ def _skeleton(header: bytes = b"{}", payload: bytes = b"{}", kb_payload: bytes |
         (_payload(_skeleton(payload=b"{\xfa\x07}"), b"\x01" * 32 + b"SIGN"), Reason.HOLDER_KEY_INVALID),  # parity
         (_payload(_skeleton(payload=b"{\xf6}"), b"SIGN"), Reason.MALFORMED),  # no such marker
         (_payload(_skeleton(payload=b"{\xf9\x00}"), b"SIGN"), Reason.MALFORMED),  # a cut-off tag
+        (
+            _payload(_json(b"{}", 0) + b"{}" + bytes([2 << 4 | 1 << 2 | 0]) + SIG + EMPTY_END, b"PLSIGN"),
+            None,
+        ),  # a payload of random bytes: rebuilt, then refused when verified
         (_payload(_skeleton(), b"SIGN" + b"x"), Reason.MALFORMED),  # unused random bytes
         (_payload(_skeleton(), b"SIG"), Reason.MALFORMED),  # missing random bytes
         (_payload(_json(b"{}", 2) + b"{}"), Reason.MALFORMED),  # not an SD-JWT's shape
