@@ -222,3 +222,26 @@ def test_with_the_network_cut_off_the_desk_checks_a_camera_image(tmp_path: Path)
         issuer.client.app.state.runtime.status_cache.invalidate()
         world.sync()
         assert offline_check(world.residency[1], "revoked.jpg", now)["reason"] == "revoked"
+
+
+def test_a_desk_can_ask_for_cid1_for_older_wallets(world) -> None:  # type: ignore[no-untyped-def]
+    """`verifier serve --proof-codec 1` and `verifier request --proof-codec 1`: CIDR1: requests,
+    which wallets from before CID2: read, answered and checked in CID1:."""
+    from fastapi.testclient import TestClient  # noqa: PLC0415
+
+    from credential import decode_request_text  # noqa: PLC0415
+    from verifier.app import create_desk_app  # noqa: PLC0415
+
+    world.sync()
+    base = "http://127.0.0.1:8500"
+    client = TestClient(create_desk_app(world.data, audience="desk:lib", proof_codec=1), base_url=base)
+    shown = client.get("/api/request", params={"policy": "library-card"}).json()["request"]
+    assert shown.startswith("CIDR1:")
+    proof = answer(world.residency[0], decode_request_text(shown), now=int(time.time()))
+    assert proof.startswith("CID1:")
+    result = client.post("/api/scan", params={"policy": "library-card"}, content=proof.encode(),
+                         headers={"Origin": base, "Content-Type": "text/plain"}).json()["result"]  # fmt: skip
+    assert result["valid"], result
+    made = CliRunner().invoke(app, ["verifier", "request", "--policy", "library-card", "--audience", "desk:lib",
+                                    "--proof-codec", "1", "--json", "--data", str(world.data)])  # fmt: skip
+    assert made.exit_code == 0 and json.loads(made.stdout)["request"].startswith("CIDR1:")

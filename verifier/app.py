@@ -33,6 +33,7 @@ from cityid.middleware import BodyLimit, SecurityHeaders
 from cityid.qrimage import QrImageError, decode_qr_images, make_qr, to_svg
 from cityid.words import claim_fact, claim_label, clock_hint, desk_words
 from credential import (
+    NEWEST_PROOF_CODEC,
     QR_PREFIX,
     QR_PREFIX_V2,
     REQUEST_PREFIXES,
@@ -78,8 +79,10 @@ class DeskApp:
     before the sync stays refused after it.
     """
 
-    def __init__(self, data: Path, audience: str, clock: Callable[[], float] = time.time) -> None:
-        self.data, self.audience, self.clock = data, audience, clock
+    def __init__(
+        self, data: Path, audience: str, clock: Callable[[], float] = time.time, codec: int = NEWEST_PROOF_CODEC
+    ) -> None:
+        self.data, self.audience, self.clock, self.codec = data, audience, clock, codec
         self._loaded = self._stamp()
         self.replay = ReplayGuard(started_at=self.now())
         self.desk = Desk(load_trust(data, now=self.now()), replay=self.replay)
@@ -107,7 +110,9 @@ class DeskApp:
         with self._lock:
             current = self.requests.get(policy)
             if fresh or current is None or current.expires_at <= now + 30:
-                current = self.requests[policy] = self.desk.new_request(policy, audience=self.audience, now=now)
+                current = self.requests[policy] = self.desk.new_request(
+                    policy, audience=self.audience, now=now, codec=self.codec
+                )
             return current
 
     def check(self, text: str, policy: str, now: int) -> DeskResult:
@@ -251,13 +256,15 @@ def create_desk_app(
     clock: Callable[[], float] = time.time,
     allowed_hosts: Collection[str] | None = None,
     decoder: DecodePool | None = None,
+    proof_codec: int = NEWEST_PROOF_CODEC,
 ) -> FastAPI:
     """The desk app over the trust synced into ``data``, for the desk called ``audience``.
     ``allowed_hosts``: the ``Host`` values it answers to (``guards.own_hosts(host, port)``, as
     ``cityid verifier serve`` passes); by default the address the server listens on.
     ``decoder``: the pool camera frames are decoded in (``verifier/scanning.py``), off the
-    event loop. ``clock`` is for tests that need tomorrow."""
-    state = DeskApp(data, audience, clock)
+    event loop. ``proof_codec`` 1 makes the desk ask for ``CID1:`` proofs (``CIDR1:`` requests),
+    for wallets older than ``CID2:``. ``clock`` is for tests that need tomorrow."""
+    state = DeskApp(data, audience, clock, proof_codec)
     frames = decoder or DecodePool(_decode_frame)
     app = FastAPI(title="cityid desk", docs_url=None, redoc_url=None, openapi_url=None)
     static = resources.files("verifier").joinpath("static")

@@ -27,6 +27,7 @@ from cityid.i18n import choose_language, translator
 from cityid.inputs import InputError, load_key_set, load_known_strings, load_proof, read_bounded_text
 from cityid.words import clock_hint, desk_words
 from credential import (
+    NEWEST_PROOF_CODEC,
     CredentialError,
     KeySet,
     StatusListToken,
@@ -51,6 +52,14 @@ app = typer.Typer(
 )
 
 DEFAULT_MAX_AGE = 3600
+ProofCodecOption = Annotated[
+    int,
+    typer.Option(
+        min=1, max=NEWEST_PROOF_CODEC,
+        help="The newest proof codec this desk asks for: 2 (CID2:, smaller QR codes; a CIDR2: request) or 1 "
+        "(CID1:, for residents' wallets older than CID2:; a CIDR1: request).",
+    ),
+]  # fmt: skip
 
 
 def in_display_order(vct: str, claims: dict[str, Any]) -> list[tuple[str, Any]]:
@@ -288,6 +297,7 @@ def request(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print one JSON object: request, policy, claims, nonce, audience.")
     ] = False,
+    proof_codec: ProofCodecOption = NEWEST_PROOF_CODEC,
     data: DeskDataOption = None,
 ) -> None:
     """Make this desk's request for a resident's wallet: a QR code naming the policy, a fresh
@@ -316,6 +326,7 @@ def request(
             now=now,
             lifetime=lifetime,
             random_bytes=secrets.token_bytes(16),
+            codec=proof_codec,
         )
         check_request(desk_request, policy_registry, now=now)
         text = encode_request_text(desk_request)
@@ -483,6 +494,7 @@ def serve_command(
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8500,
     clear_after: Annotated[int, typer.Option(min=2, max=120, help="Seconds a result stays on screen.")] = 8,
+    proof_codec: ProofCodecOption = NEWEST_PROOF_CODEC,
     data: DeskDataOption = None,
 ) -> None:
     """The desk app: a page to show the desk's request and scan residents' proofs with the
@@ -500,7 +512,7 @@ def serve_command(
 
     try:
         application = create_desk_app(_desk_data(data), audience=audience, clear_after=clear_after,
-                                      allowed_hosts=own_hosts(host, port))  # fmt: skip
+                                      allowed_hosts=own_hosts(host, port), proof_codec=proof_codec)  # fmt: skip
     except SyncError as exc:
         errors.print(Text.assemble(("cannot start", "bold red"), f" [{exc.reason}] ", printable(exc.message)))
         raise typer.Exit(exit_code(exc.reason)) from None

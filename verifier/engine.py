@@ -38,6 +38,7 @@ from cityid.words import CLOCK_DOUBT, CLOCK_REASONS, clock_in_doubt
 from credential import (
     DEFAULT_LIMITS,
     DEFAULT_OPTIONS,
+    NEWEST_PROOF_CODEC,
     CredentialError,
     DeskRequest,
     KeyBindingError,
@@ -173,14 +174,22 @@ class Desk:
         return QrContext(request.nonce, request.audience, self._known)
 
     def new_request(
-        self, policy: str, *, audience: str, now: int, lifetime: int = 300, claims: tuple[str, ...] | None = None
+        self,
+        policy: str,
+        *,
+        audience: str,
+        now: int,
+        lifetime: int = 300,
+        claims: tuple[str, ...] | None = None,
+        codec: int = NEWEST_PROOF_CODEC,
     ) -> DeskRequest:
-        """A fresh request for ``policy`` (all its claims unless fewer are given), checked."""
+        """A fresh request for ``policy`` (all its claims unless fewer are given), checked;
+        ``codec`` 1 asks for ``CID1:`` proofs, for wallets older than ``CID2:``."""
         approved = self.trust.registry.policies.get(policy)
         if approved is None:
             raise PolicyError(Reason.UNKNOWN_POLICY, f"policy {policy!r} is not in the registry")
         request = new_request(policy=policy, claims=claims or approved.claim_names, audience=audience, now=now,
-                              lifetime=lifetime, random_bytes=secrets.token_bytes(16))  # fmt: skip
+                              lifetime=lifetime, random_bytes=secrets.token_bytes(16), codec=codec)  # fmt: skip
         check_request(request, self.trust.registry, now=now)
         return request
 
