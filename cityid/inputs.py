@@ -148,26 +148,29 @@ def load_json(path: Path, *, what: str) -> Any:
         raise InputError("unreadable_input", f"{what} in {path} is not JSON") from None
 
 
-def load_known_strings(path: Path) -> frozenset[str]:
-    """The ``type_integrity`` values in SD-JWT VC issuer metadata from a cityid issuer (none in a
-    bare JWKS): what ``cityid verify`` puts back into a ``CID2:`` proof."""
+def load_issuer(path: Path) -> tuple[KeySet, frozenset[str]]:
+    """Trusted issuer keys from a JWKS file or SD-JWT VC issuer metadata, and the metadata's
+    ``type_integrity`` values (none in a bare JWKS), which ``cityid verify`` puts back into a
+    ``CID2:`` proof: one read of the file for both."""
+    document = _issuer_document(path)
     try:
-        document: Any = json.loads(_read_document(path, "the issuer keys"))
-        return type_integrity_strings(document.get("type_integrity") if isinstance(document, dict) else None)
-    except (ValueError, RecursionError):
-        raise InputError("invalid_key", f"{path} is not JSON") from None
+        named = document.get("type_integrity") if isinstance(document, dict) else None
+        return KeySet.from_jwks(document), type_integrity_strings(named)
     except MalformedError as exc:
         raise InputError("invalid_key", f"{path}: {exc.message}") from exc
 
 
 def load_key_set(path: Path) -> KeySet:
-    """Trusted issuer keys from a JWKS file or SD-JWT VC issuer metadata."""
-    data = _read_document(path, "the issuer keys")
-    try:
-        document: Any = json.loads(data)
-    except (ValueError, RecursionError):
-        raise InputError("invalid_key", f"{path} is not JSON") from None
+    """Trusted keys (the issuer's, the policy board's) from a JWKS file or SD-JWT VC issuer metadata."""
+    document = _issuer_document(path)
     try:
         return KeySet.from_jwks(document)
     except MalformedError as exc:
         raise InputError("invalid_key", f"{path}: {exc.message}") from exc
+
+
+def _issuer_document(path: Path) -> Any:
+    try:
+        return json.loads(_read_document(path, "the issuer keys"))
+    except (ValueError, RecursionError):
+        raise InputError("invalid_key", f"{path} is not JSON") from None

@@ -60,6 +60,7 @@ QR_PREFIX_V2 = "CID2:"
 
 BLOB, DIGEST, SD_HASH, NONCE, AUDIENCE, POINT, KNOWN = 0xFF, 0xFE, 0xFD, 0xFC, 0xFB, 0xFA, 0xF9
 _TAG_BYTES = {NONCE: 2, AUDIENCE: 2, KNOWN: 3}
+"""How many bytes of a value's SHA-256 name it after its marker (``_TOKEN_SPLIT`` spells the same)."""
 _NOT_TEXT = re.compile(rb"[\xf5-\xff]")
 _POINT = re.compile(rb'"x":"([A-Za-z0-9_-]{43})","y":"([A-Za-z0-9_-]{43})"')
 _INTEGRITY = re.compile(rb'"vct#integrity":("[^"\\]{1,200}")')
@@ -238,7 +239,7 @@ def encode_qr_text_v2(compact: str, *, answers_request: bool) -> str | None:
     def integrity(match: re.Match[bytes]) -> tuple[bytes, bytes] | None:
         value = _quoted(match.group(1))
         prefix = match.group(0)[: -len(match.group(1))]
-        return None if value is None else (prefix + bytes((KNOWN,)) + tag(value, 3), b"")
+        return None if value is None else (prefix + bytes((KNOWN,)) + tag(value, _TAG_BYTES[KNOWN]), b"")
 
     def key_binding(match: re.Match[bytes]) -> tuple[bytes, bytes] | None:
         name, value = match.group(1), _quoted(match.group(2))
@@ -250,7 +251,7 @@ def encode_qr_text_v2(compact: str, *, answers_request: bool) -> str | None:
         if not answers_request:
             return None
         marker = NONCE if name == b"nonce" else AUDIENCE
-        return prefix + bytes((marker,)) + tag(value, 2), b""
+        return prefix + bytes((marker,)) + tag(value, _TAG_BYTES[marker]), b""
 
     sd_alg_ok = b'"_sd_alg"' not in raws[1] or b'"_sd_alg":"sha-256"' in raws[1]
     packer = _Packer()
@@ -312,7 +313,7 @@ def _read_segments(data: bytes) -> tuple[list[tuple[int, bytes | int, int]], int
             return segments, position
 
 
-_VARIABLE = {NONCE: 2, AUDIENCE: 2, KNOWN: 3, POINT: 1}
+_VARIABLE = {**_TAG_BYTES, POINT: 1}
 """The bytes after these markers differ from proof to proof of one shape (tags, the parity)."""
 
 
@@ -439,7 +440,7 @@ def _point_text(x: bytes, x_text: bytes, parity: int) -> bytes:
 
 def _request_value(context: QrContext, marker: int, want: bytes) -> bytes:
     value = context.nonce if marker == NONCE else context.audience
-    if value is None or tag(value, 2) != want:
+    if value is None or tag(value, _TAG_BYTES[marker]) != want:
         if marker == NONCE:
             raise KeyBindingError(Reason.NONCE_MISMATCH, "the proof answers another request (its nonce differs)")
         raise KeyBindingError(Reason.AUDIENCE_MISMATCH, "the proof answers another desk (its audience differs)")

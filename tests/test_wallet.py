@@ -18,7 +18,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from cityid.cli import app
-from cityid.inputs import load_known_strings
+from cityid.inputs import load_issuer
 from cityid.keyfile import new_es256_key, private_jwk, public_jwks
 from cityid.qrimage import decode_qr_image
 from credential import (
@@ -105,7 +105,7 @@ def test_two_proofs_share_no_signature_key_or_status_index(env: dict[str, Any]) 
         text, nonce = request_text("library-card", "resident_of")
         code, out, _err = wallet_cli(env, "present", text, *env["trust"], "--yes", "--json")
         assert code == 0
-        desk = qr_context(nonce=nonce, audience="desk:rec", known=load_known_strings(env["folder"] / "issuer.json"))
+        desk = qr_context(nonce=nonce, audience="desk:rec", known=load_issuer(env["folder"] / "issuer.json")[1])
         held.append(parse_issued(decode_qr_text(json.loads(out)["proof"], context=desk).rsplit("~", 1)[0] + "~"))
     first, second = held
     assert first.jwt.split(".")[2] != second.jwt.split(".")[2]

@@ -24,7 +24,7 @@ from cityid.console import console, errors, printable, safe
 from cityid.exits import exit_code
 from cityid.files import write_atomic
 from cityid.i18n import choose_language, translator
-from cityid.inputs import InputError, load_key_set, load_known_strings, load_proof, read_bounded_text
+from cityid.inputs import InputError, load_issuer, load_key_set, load_proof, read_bounded_text
 from cityid.words import clock_hint, desk_words
 from credential import (
     NEWEST_PROOF_CODEC,
@@ -194,11 +194,11 @@ def verify(
             raise InputError(
                 "usage_error", "a proof is checked against this desk's request: pass --nonce and --audience"
             )
-        keys = load_key_set(issuer_jwks)
+        keys, known = load_issuer(issuer_jwks)
         now = int(time.time())
         lists = _status_lists(status_lists or [], keys, now)
         verified = verify_presentation(
-            load_proof(proof, qr_context(nonce=nonce, audience=audience, known=load_known_strings(issuer_jwks))),
+            load_proof(proof, qr_context(nonce=nonce, audience=audience, known=known)),
             issuer_keys=keys,
             audience=audience,
             nonce=nonce,
