@@ -6,7 +6,7 @@ with the desk page's camera loop played against the real server over HTTP.
 A real issuer (in process) gives a resident's credentials; the desk is synced from it and its app
 (``verifier.app.create_desk_app``) is served by uvicorn on loopback. Each trial is a fresh proof for
 the desk's open request (``GET /api/request``; a valid answer renews it), drawn as a QR code and
-photographed by ``cityid.camerasim`` under one condition, a new seed for every frame (from
+photographed by ``edges.camerasim`` under one condition, a new seed for every frame (from
 ``--first-seed``, 5000 by default: the tests use 0-139 and Unix times, bench/scan.py 1000 and 2000).
 
 The camera captures a frame every 100 ms on a simulated clock, from t = 0 when the code comes
@@ -41,9 +41,9 @@ from browser import serving
 from desk_support import answer, make_world
 from issuer_support import running_issuer
 
-from cityid.camerasim import camera_frame
-from cityid.qrimage import make_qr
 from credential import decode_request_text
+from edges.camerasim import camera_frame
+from edges.qrimage import make_qr
 from verifier.app import create_desk_app
 from wallet.receive import Received
 

@@ -41,9 +41,9 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from pydantic import SecretStr
 from sqlalchemy import insert, select, text
 
-from cityid.sealing import lookup_hash
 from credential import SigningKey, sign_jwt
 from credential._encoding import b64url_decode
+from edges.sealing import lookup_hash
 from issuer.db import make_engine, sessions, upgrade
 from issuer.keys import active_key, create_key
 from issuer.models import Batch, Clerk, StatusEntry, StatusListRow

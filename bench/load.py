@@ -36,8 +36,8 @@ import httpx
 from pydantic import SecretStr
 from sqlalchemy import select
 
-from cityid.sealing import check_password, hash_password
 from credential import RESIDENCY, SigningKey, issue_credential, residency_claims
+from edges.sealing import check_password, hash_password
 from issuer.db import make_engine, sessions, upgrade
 from issuer.keys import create_key
 from issuer.models import Clerk, Offer

@@ -15,9 +15,7 @@ import statistics
 import time
 from collections.abc import Callable
 
-from cityid.camerasim import camera_frame
 from cityid.demo import RESIDENT
-from cityid.qrimage import decode_qr_image, make_qr, to_png, to_svg, to_terminal
 from credential import (
     IDENTITY,
     RESIDENCY,
@@ -31,6 +29,8 @@ from credential import (
     residency_claims,
 )
 from credential._encoding import b64url_encode
+from edges.camerasim import camera_frame
+from edges.qrimage import decode_qr_image, make_qr, to_png, to_svg, to_terminal
 from issuer.typemetadata import published_types
 
 ISS = "https://id.riverton.example"

@@ -3,7 +3,7 @@ how long a resident waits for an answer, for the previous cascade and today's si
 
     python bench/scan.py [--frames N] [--first-seed S]
 
-Frames come from cityid.camerasim under several conditions, with seeds the tests do not use
+Frames come from edges.camerasim under several conditions, with seeds the tests do not use
 (the tests use 0-139 and Unix times); today's cascade was ordered on these frames. Each frame
 is decoded by both cascades in turn, from JPEG bytes, as the desk server receives it.
 
@@ -26,8 +26,6 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import ec
 from PIL import Image
 
-from cityid.camerasim import PREVIOUS_PASSES, camera_frame
-from cityid.qrimage import DECODE_PASSES, DecodePass, QrSymbol, first_reading_pass, make_qr, read_image
 from credential import (
     RESIDENCY,
     SigningKey,
@@ -37,6 +35,8 @@ from credential import (
     present,
     residency_claims,
 )
+from edges.camerasim import PREVIOUS_PASSES, camera_frame
+from edges.qrimage import DECODE_PASSES, DecodePass, QrSymbol, first_reading_pass, make_qr, read_image
 from issuer.typemetadata import published_types
 
 NOW = 1_764_000_000

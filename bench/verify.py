@@ -34,8 +34,6 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from jwcrypto.jwk import JWK
 from sd_jwt.verifier import SDJWTVerifier
 
-from cityid.camerasim import camera_frame
-from cityid.qrimage import decode_qr_images, make_qr
 from credential import (
     QR_PREFIX,
     QR_PREFIX_V2,
@@ -59,6 +57,8 @@ from credential import (
 )
 from credential._encoding import b64url_decode, b64url_encode
 from credential._keys import is_valid_signature, load_public_jwk
+from edges.camerasim import camera_frame
+from edges.qrimage import decode_qr_images, make_qr
 from issuer.typemetadata import published_types
 from policies import bundled_catalog, default_catalogue, load_policies, sign_registry, verify_registry
 from verifier.engine import Desk, Trust

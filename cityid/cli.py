@@ -18,8 +18,8 @@ from typer.core import TyperCommand, TyperGroup
 from typer.main import get_command_from_info, get_group_from_info
 from typer.models import CommandInfo, TyperInfo
 
-from .console import tolerate_unencodable_output
-from .exits import exit_on_interrupt
+from edges.console import tolerate_unencodable_output
+from edges.exits import exit_on_interrupt
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -33,10 +32,9 @@ from credential import (
     residency_claims,
     verify_presentation,
 )
-
-from .camerasim import camera_frame
-from .console import errors
-from .qrimage import QrSymbol, decode_qr_image, decode_qr_images, make_qr, to_png
+from edges.camerasim import camera_frame
+from edges.console import errors
+from edges.qrimage import QrSymbol, decode_qr_image, decode_qr_images, make_qr, to_png
 
 ISSUER = "https://id.riverton.example"
 DESK = "desk:library"
@@ -142,12 +140,6 @@ def run_scenario(now: int) -> Scenario:
         photo_matches=photo_matches,
         replay_reason=replay_reason,
     )
-
-
-def this_command() -> str:
-    """How the user ran cityid, so the suggested command works as typed (e.g. .venv/bin/cityid)."""
-    invoked = Path(sys.argv[0])
-    return str(invoked) if invoked.name == "cityid" and invoked.parent != Path() else "cityid"
 
 
 def demo(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import secrets
 import socket
+import sys
 import tempfile
 import threading
 import time
@@ -29,6 +30,15 @@ from rich.rule import Rule
 from rich.text import Text
 
 from credential import DeskRequest, decode_qr_text, encode_request_text
+from edges.camerasim import camera_frame
+from edges.console import console, printable
+from edges.files import write_atomic
+from edges.fingerprint import trust_fingerprint
+from edges.i18n import translator
+from edges.keyfile import new_es256_key, private_jwk, public_jwks
+from edges.qrimage import QrSymbol, decode_qr_image, decode_qr_images, make_qr, to_png, to_terminal
+from edges.sealing import hash_password
+from edges.words import claim_fact, claim_label
 from issuer.app import create_app
 from issuer.db import make_engine, sessions, upgrade
 from issuer.desk import phone_app_link
@@ -44,17 +54,6 @@ from verifier.sync import load_trust, sync
 from wallet.present import answer
 from wallet.receive import parse_offer, receive
 from wallet.store import Wallet, save
-
-from .camerasim import camera_frame
-from .console import console, printable
-from .demo import this_command
-from .files import write_atomic
-from .fingerprint import trust_fingerprint
-from .i18n import translator
-from .keyfile import new_es256_key, private_jwk, public_jwks
-from .qrimage import QrSymbol, decode_qr_image, decode_qr_images, make_qr, to_png, to_terminal
-from .sealing import hash_password
-from .words import claim_fact, claim_label
 
 POLICY, DESK = "recreation-centre", "desk:recreation-centre"
 ENROLLED: dict[str, Any] = {
@@ -97,6 +96,12 @@ class SystemRun:
     database_bytes: int
     database_clean: bool
     """The resident's name, birthdate and street were searched for in the issuer's files: absent."""
+
+
+def this_command() -> str:
+    """How the user ran cityid, so the suggested command works as typed (e.g. .venv/bin/cityid)."""
+    invoked = Path(sys.argv[0])
+    return str(invoked) if invoked.name == "cityid" and invoked.parent != Path() else "cityid"
 
 
 def _needles() -> tuple[str, ...]:
@@ -342,9 +347,8 @@ def serve_for_the_phone(run: SystemRun, settings: IssuerSettings, folder: Path, 
     """Keep the demo's issuer up, with a desk page beside it, until ``stop`` is set (Ctrl+C):
     a new offer opens in the phone wallet (``/wallet/``), and the desk page asks for a proof
     that the wallet shows as a QR code for the camera."""
+    from edges.appfiles import app_directory  # noqa: PLC0415
     from verifier.app import create_desk_app  # noqa: PLC0415 - only when serving
-
-    from .appfiles import app_directory  # noqa: PLC0415
 
     password = secrets.token_urlsafe(9)
     engine = make_engine(settings.url)
@@ -371,7 +375,7 @@ def serve_for_the_phone(run: SystemRun, settings: IssuerSettings, folder: Path, 
         try:
             while not stop.wait(0.5):
                 pass
-        finally:  # Ctrl+C ends the command by SystemExit (cityid/exits.py): the folder still goes
+        finally:  # Ctrl+C ends the command by SystemExit (edges/exits.py): the folder still goes
             console.print("Stopping the demo's issuer and desk, and deleting their files.")
 
 

@@ -30,7 +30,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from cityid.middleware import BodyLimit, SecurityHeaders
+from edges.middleware import BodyLimit, SecurityHeaders
 
 from . import service
 from .admission import Admission

@@ -21,8 +21,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from cityid.console import console
 from credential import ADDRESS_FIELDS, CREDENTIAL_TYPES, ClaimKind
+from edges.console import console
 
 app = typer.Typer(
     help="The city's issuer: enrollment, batch issuance, status lists and revocation.", no_args_is_help=True

@@ -25,11 +25,11 @@ from sqlalchemy import Engine, inspect, select
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from cityid.console import console, errors, printable
-from cityid.exits import exit_code
-from cityid.files import write_atomic
-from cityid.qrimage import make_qr, to_png, to_terminal
-from cityid.sealing import SealError, hash_password
+from edges.console import console, errors, printable
+from edges.exits import exit_code
+from edges.files import write_atomic
+from edges.qrimage import make_qr, to_png, to_terminal
+from edges.sealing import SealError, hash_password
 
 from . import service
 from .app import create_app
@@ -45,7 +45,7 @@ DEFAULT_ISSUER_URL = "http://127.0.0.1:8400"
 
 
 def _fail(reason: str, message: str) -> typer.Exit:
-    """Print the error and exit as every cityid command does for ``reason`` (``cityid.exits``)."""
+    """Print the error and exit as every cityid command does for ``reason`` (``edges.exits``)."""
     errors.print(Text.assemble(("error", "bold red"), f" [{reason}] ", printable(message)))
     return typer.Exit(exit_code(reason))
 
@@ -315,7 +315,7 @@ def export_trust(
 def publish_registry(registry_file: Path, board_file: Path, data: Path | None) -> None:
     """Publish the policy board's signed registry and its key from this issuer (``GET /registry``,
     the trust bundle), after checking them as a wallet would (``issuer/registry.py``)."""
-    from cityid.inputs import InputError, load_json, read_bounded_text  # noqa: PLC0415
+    from edges.inputs import InputError, load_json, read_bounded_text  # noqa: PLC0415
 
     from .registry import publish  # noqa: PLC0415
 
@@ -337,8 +337,8 @@ def publish_registry(registry_file: Path, board_file: Path, data: Path | None) -
 
 def fingerprint(data: Path | None, database_url: str | None, *, as_json: bool = False) -> None:
     """The trust-anchor fingerprint of this issuer's published keys and the board's key
-    (``cityid/fingerprint.py``), for city IT to give each desk once."""
-    from cityid.fingerprint import trust_fingerprint  # noqa: PLC0415
+    (``edges/fingerprint.py``), for city IT to give each desk once."""
+    from edges.fingerprint import trust_fingerprint  # noqa: PLC0415
 
     from .registry import published_registry  # noqa: PLC0415
 

@@ -37,10 +37,10 @@ from pydantic import BaseModel, Field
 from sqlalchemy import case, delete, select, update
 from sqlalchemy.orm import Session
 
-from cityid.i18n import LANGUAGES, RIGHT_TO_LEFT, Translate, translator
-from cityid.qrimage import make_qr, to_svg
-from cityid.sealing import check_password, hash_password, lookup_hash
 from credential import ADDRESS_FIELDS
+from edges.i18n import LANGUAGES, RIGHT_TO_LEFT, Translate, translator
+from edges.qrimage import make_qr, to_svg
+from edges.sealing import check_password, hash_password, lookup_hash
 from policies import Policy
 
 from . import service

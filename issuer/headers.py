@@ -3,7 +3,7 @@
 No page of the issuer may be framed, send a referrer or be sniffed into another type; a
 response without its own content security policy gets one that allows nothing (the clerk's
 pages set their own, ``issuer/desk.py``). Over HTTPS, browsers are told to stay on HTTPS.
-``cityid.middleware.SecurityHeaders`` adds them.
+``edges.middleware.SecurityHeaders`` adds them.
 """
 
 from __future__ import annotations

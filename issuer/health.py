@@ -30,7 +30,7 @@ from sqlalchemy.exc import (
     TimeoutError as PoolTimeoutError,
 )
 
-from cityid.sealing import SealError
+from edges.sealing import SealError
 
 from .keys import NoKeyError
 from .models import IssuerKey

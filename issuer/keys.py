@@ -14,8 +14,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from cityid.sealing import open_with_passphrase, seal_with_passphrase
 from credential import KeySet, SigningKey, VerifyingKey, jwk_thumbprint
+from edges.sealing import open_with_passphrase, seal_with_passphrase
 
 from .models import IssuerKey
 

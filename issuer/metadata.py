@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from cityid.i18n import LANGUAGES, translator
-from cityid.words import claim_label
 from credential import CredentialType
+from edges.i18n import LANGUAGES, translator
+from edges.words import claim_label
 
 from . import service
 from .dpop import DPOP_ALGORITHMS

@@ -14,7 +14,7 @@ from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from cityid.sealing import lookup_hash
+from edges.sealing import lookup_hash
 
 from .models import OneTimeValue
 

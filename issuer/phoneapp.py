@@ -1,7 +1,7 @@
 """The resident's phone wallet, served at ``/wallet/`` on the issuer's own origin.
 
 Same origin as the OpenID4VCI endpoints, so the app fetches offers, tokens and the registry
-without CORS. Files come from memory (``cityid.appfiles``): only their names answer, so no path
+without CORS. Files come from memory (``edges.appfiles``): only their names answer, so no path
 reaches the file system. The app's CSP allows its own scripts and the QR decoder's wasm and
 nothing else; ``no-cache`` makes the browser revalidate, while the service worker keeps the app
 offline. Nothing about who fetches it is logged.
@@ -14,7 +14,7 @@ from html import escape
 from fastapi import APIRouter
 from fastapi.responses import RedirectResponse, Response
 
-from cityid.appfiles import BUILD_HINT, AppNotBuilt, app_files, content_type
+from edges.appfiles import BUILD_HINT, AppNotBuilt, app_files, content_type
 
 APP_CSP = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'"
 

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cityid.files import read_at_most, write_atomic
 from credential import CredentialError, KeySet
+from edges.files import read_at_most, write_atomic
 from policies import Registry, verify_registry
 
 from .errors import IssuerError

@@ -42,7 +42,6 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from cityid.sealing import SealError, check_password, hash_pin, lookup_hash, open_with_code, seal_with_code
 from credential import (
     IDENTITY,
     RESIDENCY,
@@ -55,6 +54,7 @@ from credential import (
     present_on_paper,
     residency_claims,
 )
+from edges.sealing import SealError, check_password, hash_pin, lookup_hash, open_with_code, seal_with_code
 from policies import Policy
 
 from .errors import IssuerError
@@ -145,7 +145,7 @@ def create_offer(
         id=secrets.token_hex(16),
         code_hash=lookup_hash(code, "offer"),
         sealed_claims=seal_with_code(json.dumps(enrolled).encode(), code, "offer claims"),
-        pin_hash=hash_pin(pin),  # cheap on purpose: the attempt limit guards a PIN (cityid/sealing.py)
+        pin_hash=hash_pin(pin),  # cheap on purpose: the attempt limit guards a PIN (edges/sealing.py)
         pin_failures=0,
         batch_id=batch.id,
         expires_at=now + settings.offer_lifetime,

@@ -13,7 +13,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from cityid.files import write_atomic
+from edges.files import write_atomic
 from policies import LONGEST_STATUS_AGE
 
 PLACEHOLDERS = {"changeme", "change-me", "password", "passphrase", "secret", "example", "test"}

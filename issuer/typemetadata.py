@@ -4,7 +4,7 @@ A type's ``vct`` is ``settings.type_base_url`` + ``/<type>/<version>`` (``/types
 by default), and a wallet of another maker may GET it to learn what the card is called and what
 each claim means, in every language the city serves. The document is a pure function of the
 release: the type's claims (``credential/``), the card names and claim labels of
-``cityid/words.py`` in each gettext catalog, and the English claim descriptions of
+``edges/words.py`` in each gettext catalog, and the English claim descriptions of
 ``policies/claims.toml``. Every claim is selectively disclosable, so every claim says
 ``sd: always``. The document is made once, always the same way, and served as made: its bytes
 are what each credential's ``vct#integrity`` hashes (W3C SRI, ``sha256-<base64>``), so a wallet
@@ -29,9 +29,9 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from cityid.i18n import LANGUAGES, translator
-from cityid.words import card_name, claim_label
 from credential import ADDRESS_FIELDS, CREDENTIAL_TYPES, ClaimKind, CredentialType, TypeReference
+from edges.i18n import LANGUAGES, translator
+from edges.words import card_name, claim_label
 from policies import default_catalogue
 
 from .keys import published_keys

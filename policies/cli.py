@@ -20,12 +20,12 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from cityid.console import console, errors, printable, safe
-from cityid.exits import EXIT_OK, EXIT_REFUSED, exit_code
-from cityid.files import write_atomic
-from cityid.inputs import InputError, load_key_set, read_bounded_text, read_text_or_qr
-from cityid.keyfile import load_private_key, new_es256_key, public_jwks, write_private_key
 from credential import REQUEST_PREFIXES, CredentialError, decode_request_text
+from edges.console import console, errors, printable, safe
+from edges.exits import EXIT_OK, EXIT_REFUSED, exit_code
+from edges.files import write_atomic
+from edges.inputs import InputError, load_key_set, read_bounded_text, read_text_or_qr
+from edges.keyfile import load_private_key, new_es256_key, public_jwks, write_private_key
 
 from ._audit import AuditReport, audit
 from ._claims import default_catalogue

@@ -25,7 +25,7 @@ from issuer_support import free_port
 from PIL import Image
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from cityid.qrimage import make_qr, to_png
+from edges.qrimage import make_qr, to_png
 
 FLAGS = [
     "--headless",

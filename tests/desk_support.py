@@ -10,8 +10,8 @@ from typing import Any
 
 from issuer_support import Issuer, enrolled
 
-from cityid.keyfile import new_es256_key, public_jwks
 from credential import DeskRequest, SigningKey, encode_qr_text, parse_issued, present, present_on_paper
+from edges.keyfile import new_es256_key, public_jwks
 from policies import bundled_catalog, default_catalogue, load_policies, sign_registry
 from verifier.sync import sync
 from wallet.receive import Received

@@ -21,7 +21,7 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from sqlalchemy import Engine, create_engine, text
 
-from cityid.sealing import hash_password
+from edges.sealing import hash_password
 from issuer.app import create_app
 from issuer.db import make_engine, sessions, upgrade
 from issuer.keys import create_key

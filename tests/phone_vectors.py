@@ -27,7 +27,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from policy_support import CLEAN, claim, policy
 from support import ISS, NOW, RESIDENCY_CLAIMS, STATUS, counter_bytes
 
-from cityid.keyfile import private_jwk
 from credential import (
     IDENTITY,
     REQUEST_PREFIX,
@@ -53,6 +52,7 @@ from credential._base45 import b45decode, b45encode
 from credential._encoding import b64url_decode, b64url_encode, compact_json
 from credential._qrtext import DICTIONARY_V1
 from credential._qrtext2 import DICTIONARY_V2
+from edges.keyfile import private_jwk
 from policies import REGISTRY_TYP, check_request, default_catalogue, sign_registry, verify_registry
 from wallet.errors import WalletError
 from wallet.store import Wallet

@@ -29,10 +29,10 @@ from issuer_support import free_port, running_issuer
 from typer.testing import CliRunner
 
 from cityid.cli import app as cli
-from cityid.i18n import translator
-from cityid.keyfile import new_es256_key, public_jwks
 from credential import SigningKey, StatusList, sign_status_list
 from credential._jws import sign_jwt
+from edges.i18n import translator
+from edges.keyfile import new_es256_key, public_jwks
 from issuer.db import sessions
 from issuer.service import revoke_batch
 from policies import bundled_catalog, default_catalogue, load_policies, sign_registry

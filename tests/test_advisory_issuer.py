@@ -40,8 +40,8 @@ from sqlalchemy import Engine, select, text
 
 import issuer.desk
 import issuer.service
-from cityid.sealing import check_password, hash_password
 from credential import SigningKey, jwk_thumbprint, sign_jwt
+from edges.sealing import check_password, hash_password
 from issuer.app import create_app
 from issuer.db import make_engine, sessions
 from issuer.desk import COOKIE, LOGIN_ATTEMPTS, LOGIN_COOKIE

@@ -28,8 +28,6 @@ from typer.testing import CliRunner
 import wallet.rollback
 import wallet.store
 from cityid.cli import app
-from cityid.keyfile import new_es256_key, private_jwk, public_jwks
-from cityid.sealing import seal_with_passphrase
 from credential import (
     IDENTITY,
     RESIDENCY,
@@ -42,6 +40,8 @@ from credential import (
 )
 from credential._encoding import b64url_decode, b64url_encode
 from credential._jws import sign_jwt
+from edges.keyfile import new_es256_key, private_jwk, public_jwks
+from edges.sealing import seal_with_passphrase
 from policies import bundled_catalog, default_catalogue, load_policies, sign_registry
 from wallet.receive import PRE_AUTHORIZED, parse_offer, receive
 from wallet.rollback import counter_path

@@ -17,8 +17,8 @@ from support import ISS, Keys, issue_any, issue_residency, make_keys, present_to
 from typer.testing import CliRunner
 
 from cityid.cli import app
-from cityid.qrimage import make_qr, to_png
 from credential import encode_qr_text
+from edges.qrimage import make_qr, to_png
 
 KEYS = make_keys()
 RESULT_FIELDS = {"valid", "reason", "message", "claims", "issuer", "vct", "status", "device_bound"}
@@ -216,7 +216,7 @@ def test_malformed_proofs_exit_1_with_a_reason(desk: dict[str, Any], text: str) 
 
 
 def test_qr_text_over_the_limit_is_too_large_exit_2(desk: dict[str, Any]) -> None:
-    """Too large is input the CLI will not read, like a 20 MB photo (cityid/exits.py)."""
+    """Too large is input the CLI will not read, like a 20 MB photo (edges/exits.py)."""
     code, result = verify(desk, "CID1:" + "Z" * 5000)
     assert (code, result["reason"]) == (2, "too_large")
 

@@ -17,8 +17,8 @@ from desk_support import World, answer, make_world
 from fastapi.testclient import TestClient
 from issuer_support import running_issuer
 
-from cityid.i18n import translator
 from credential import decode_request_text, encode_request_text
+from edges.i18n import translator
 from issuer.settings import IssuerSettings
 from policies import LONGEST_STATUS_AGE, Finding, Severity, check_policy, default_catalogue, parse_policy_text
 from policies._registry import RequestExpiredError

@@ -16,8 +16,6 @@ import pytest
 from support import Keys, issue_residency, make_keys, present_to_desk
 
 from cityid.cli import COMMANDS, load
-from cityid.keyfile import new_es256_key, public_jwks
-from cityid.qrimage import make_qr, to_png
 from credential import (
     StatusList,
     StatusReference,
@@ -27,6 +25,8 @@ from credential import (
     sign_jwt,
     sign_status_list,
 )
+from edges.keyfile import new_es256_key, public_jwks
+from edges.qrimage import make_qr, to_png
 from policies import bundled_catalog, default_catalogue, load_policies, sign_registry
 from verifier.engine import Desk
 from verifier.sync import TRUST_TYP, load_trust, sync

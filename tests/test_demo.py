@@ -15,8 +15,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import httpx
 
 from cityid.demo import REQUESTED, run_scenario
-from cityid.qrimage import decode_qr_image
 from credential import decode_qr_text, decode_request_text, qr_context, type_integrity_strings
+from edges.qrimage import decode_qr_image
 
 
 def test_scenario_discloses_exactly_the_requested_claims() -> None:
@@ -120,6 +120,6 @@ def test_demo_serve_keeps_its_issuer_up_for_the_phone_wallet_until_ctrl_c(tmp_pa
     finally:
         process.send_signal(signal.SIGINT)
         rest, errors = process.communicate(timeout=30)
-    assert process.returncode == 130, errors  # interrupted, as shells report Ctrl+C (cityid/exits.py)
+    assert process.returncode == 130, errors  # interrupted, as shells report Ctrl+C (edges/exits.py)
     assert "Traceback" not in rest + errors and "deleting their files" in rest
     assert not list(tmp_path.glob("cityid-demo-*")), "the demo's folder is deleted"

@@ -16,11 +16,11 @@ from desk_support import answer, make_world, offline, paper
 from issuer_support import PASSPHRASE, running_issuer
 from typer.testing import CliRunner
 
-from cityid.camerasim import camera_frame
 from cityid.cli import app
-from cityid.keyfile import new_es256_key, public_jwks
-from cityid.qrimage import make_qr
 from credential import encode_request_text
+from edges.camerasim import camera_frame
+from edges.keyfile import new_es256_key, public_jwks
+from edges.qrimage import make_qr
 from issuer.commands import export_trust
 from issuer.db import sessions
 from issuer.service import revoke_batch

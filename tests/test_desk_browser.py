@@ -17,8 +17,8 @@ from browser import camera_flags, chromium, desk_result, serving, write_qr_video
 from desk_support import answer, make_world
 from issuer_support import running_issuer
 
-from cityid.qrimage import make_qr, to_png
 from credential import decode_request_text
+from edges.qrimage import make_qr, to_png
 from issuer.db import sessions
 from issuer.service import revoke_batch
 from verifier.app import create_desk_app

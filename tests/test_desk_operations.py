@@ -207,7 +207,7 @@ def test_a_sync_refuses_an_endless_download_past_the_byte_cap(tmp_path: Path) ->
     into memory, then refused), and nothing is written."""
     with misbehaving_server() as (base, sent):
         code, output, took = _sync(tmp_path, base + "/endless")
-    assert code == 2  # too large, as every command exits for it (cityid/exits.py)
+    assert code == 2  # too large, as every command exits for it (edges/exits.py)
     assert "[too_large]" in output
     assert sent[0] < 24 * 1024 * 1024, f"the desk kept reading: {sent[0]:,} bytes"
     assert not (tmp_path / "desk").exists()
@@ -293,7 +293,7 @@ def _scan(client: TestClient, body: bytes, kind: str, lang: str = "en") -> dict[
 def test_the_desk_says_what_was_scanned_when_it_is_not_a_proof(world: World) -> None:
     """The desk's own request, a web address (photographed or typed), a truncated proof: each
     said in words and with a reason (the page used to show nothing, or only "not valid")."""
-    from cityid.qrimage import make_qr, to_png  # noqa: PLC0415
+    from edges.qrimage import make_qr, to_png  # noqa: PLC0415
 
     with _client(world) as client:
         request = client.get("/api/request", params={"policy": "senior-discount"}).json()["request"]

@@ -22,7 +22,6 @@ from support import Keys, make_keys
 from typer.testing import CliRunner
 
 from cityid.cli import app
-from cityid.keyfile import new_es256_key, public_jwks
 from credential import (
     RESIDENCY,
     CredentialError,
@@ -38,6 +37,7 @@ from credential import (
     verify_status_list_token,
 )
 from credential._jws import sign_jwt
+from edges.keyfile import new_es256_key, public_jwks
 from issuer.service import PRE_AUTHORIZED
 from policies import bundled_catalog, default_catalogue, load_policies, sign_registry, verify_registry
 from verifier.app import create_desk_app

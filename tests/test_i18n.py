@@ -8,16 +8,9 @@ from importlib import resources
 
 import pytest
 
-from cityid.i18n import (
-    LANGUAGES,
-    all_messages,
-    catalog_text,
-    choose_language,
-    parse_po,
-    template,
-    translator,
-)
-from cityid.words import claim_fact
+from edges.i18n import LANGUAGES, catalog_text, choose_language, parse_po, translator
+from edges.messages import all_messages, template
+from edges.words import claim_fact
 
 TRANSLATED = [language for language in LANGUAGES if language != "en"]
 
@@ -41,8 +34,8 @@ def test_every_message_has_a_translation_with_the_same_placeholders(language: st
 
 
 def test_the_template_is_current() -> None:
-    shipped = resources.files("cityid").joinpath("locale", "cityid.pot").read_text(encoding="utf-8")
-    assert shipped == template(), "regenerate cityid/locale/cityid.pot with cityid.i18n.template()"
+    shipped = resources.files("edges").joinpath("locale", "cityid.pot").read_text(encoding="utf-8")
+    assert shipped == template(), "regenerate edges/locale/cityid.pot with edges.messages.template()"
 
 
 def test_po_parsing_handles_continuations_escapes_and_headers() -> None:

@@ -14,10 +14,10 @@ from issuer_support import PASSPHRASE, enrolled, running_issuer
 from typer.testing import CliRunner
 
 from cityid.cli import app
-from cityid.keyfile import new_es256_key, public_jwks
-from cityid.qrimage import decode_qr_image
 from credential import KeySet, decode_qr_text, verify_jwt, verify_presentation
 from credential._limits import Limits
+from edges.keyfile import new_es256_key, public_jwks
+from edges.qrimage import decode_qr_image
 from policies import bundled_catalog, default_catalogue, load_policies, sign_registry
 
 RUNNER = CliRunner()
@@ -99,7 +99,7 @@ def test_missing_passphrase_wrong_passphrase_and_no_database(tmp_path: Path, mon
     run("issuer", "init", "--data", data)
     monkeypatch.setenv("CITYID_ISSUER_PASSPHRASE", "another long passphrase")
     code, output = run("issuer", "export-trust", "--data", data)
-    assert code == 1 and "wrong_passphrase" in output  # read, and refused: cityid/exits.py
+    assert code == 1 and "wrong_passphrase" in output  # read, and refused: edges/exits.py
 
 
 def _sign_in(client: Any, username: str, password: str) -> Any:

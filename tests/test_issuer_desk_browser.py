@@ -13,7 +13,7 @@ from browser import chromium
 from issuer_support import PASSPHRASE, free_port, init_database, issuer_process
 from sqlalchemy import func, select
 
-from cityid.qrimage import decode_qr_image
+from edges.qrimage import decode_qr_image
 from issuer.db import make_engine
 from issuer.models import Offer
 from wallet.receive import parse_offer

@@ -34,8 +34,8 @@ from issuer_support import (
 from sqlalchemy import create_engine, text
 from starlette.types import Receive, Scope, Send
 
-from cityid.sealing import PIN_SCRYPT_N, check_password, hash_password, hash_pin
 from credential import SigningKey, sign_jwt
+from edges.sealing import PIN_SCRYPT_N, check_password, hash_password, hash_pin
 from issuer.admission import Admission
 from issuer.service import OfferCreated
 from issuer.settings import IssuerSettings

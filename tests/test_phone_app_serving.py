@@ -16,10 +16,10 @@ import pytest
 from issuer_support import running_issuer
 from typer.testing import CliRunner
 
-from cityid.appfiles import PRECACHE_MARKER, AppNotBuilt, app_files, js_messages, verifier_names
 from cityid.cli import app as cli
-from cityid.i18n import translator
-from cityid.words import refusal
+from edges.appfiles import PRECACHE_MARKER, AppNotBuilt, app_files, js_messages, verifier_names
+from edges.i18n import translator
+from edges.words import refusal
 from issuer.desk import _offer_body
 
 CSP = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'"

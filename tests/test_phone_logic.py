@@ -29,8 +29,8 @@ from browser import chromium
 from issuer_support import ISSUER_URL, Issuer, enrolled, running_issuer
 from playwright.sync_api import Browser, BrowserContext, Page, Request, Route
 
-from cityid.keyfile import new_es256_key, public_jwks
 from credential import encode_request_text, new_request
+from edges.keyfile import new_es256_key, public_jwks
 from issuer.registry import publish
 from policies import bundled_catalog, default_catalogue, load_policies, sign_registry
 from verifier.engine import Desk

@@ -1,9 +1,9 @@
 """Every reason the phone app can give a resident has plain words, in every language.
 
-The app shows ``refusals[reason]`` from ``messages/<lang>.json`` (``cityid/appfiles.py``) and,
+The app shows ``refusals[reason]`` from ``messages/<lang>.json`` (``edges/appfiles.py``) and,
 for a reason without words, a bare "This could not be done (reason)". So each reason its JS can
 give (``wallet/app/src``), and each refusal of the issuer's that it passes on while receiving,
-must have words in ``cityid.words`` and a translation in every catalog: a new reason without
+must have words in ``edges.words`` and a translation in every catalog: a new reason without
 them fails here. The consent screen's claim lists come from the card's own disclosures
 (``present.js`` ``heldClaims``, tested in node), so the screen itself names no claim.
 """
@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from cityid.appfiles import app_source, js_messages, messages
-from cityid.i18n import LANGUAGES, translator
-from cityid.words import APP_REFUSALS, REFUSALS, SHARED_WORDS, app_refusal
 from credential import CREDENTIAL_TYPES
+from edges.appfiles import app_source, js_messages, messages
+from edges.i18n import LANGUAGES, translator
+from edges.words import APP_REFUSALS, REFUSALS, SHARED_WORDS, app_refusal
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -83,7 +83,7 @@ def test_the_app_sources_give_the_reasons_residents_met_without_words() -> None:
 
 
 def test_the_issuance_refusals_passed_on_are_ones_the_issuer_gives() -> None:
-    sources = [*sorted((ROOT / "issuer").glob("*.py")), ROOT / "cityid" / "middleware.py"]  # its body limit
+    sources = [*sorted((ROOT / "issuer").glob("*.py")), ROOT / "edges" / "middleware.py"]  # its body limit
     issuer = "\n".join(path.read_text(encoding="utf-8") for path in sources)
     unknown = sorted(reason for reason in ISSUANCE_REFUSALS if f'"{reason}"' not in issuer)
     assert not unknown, f"not reasons of the issuer's (renamed?): {unknown}"
@@ -105,8 +105,8 @@ def test_every_reason_the_app_can_give_has_resident_words_in_its_messages(langua
             missing.append(reason)
         elif language != "en" and words == app_refusal(english, reason):
             untranslated.append(reason)
-    assert not missing, f"add resident words to cityid/words.py (REFUSALS or APP_REFUSALS) for: {missing}"
-    assert not untranslated, f"translate in cityid/locale/{language}: {untranslated}"
+    assert not missing, f"add resident words to edges/words.py (REFUSALS or APP_REFUSALS) for: {missing}"
+    assert not untranslated, f"translate in edges/locale/{language}: {untranslated}"
 
 
 def test_the_apps_own_words_never_hide_the_wallets() -> None:

@@ -13,8 +13,8 @@ from policy_support import CLEAN
 from typer.testing import CliRunner
 
 from cityid.cli import app
-from cityid.keyfile import new_es256_key, public_jwks
 from credential import REQUEST_PREFIX, encode_request_text, new_request
+from edges.keyfile import new_es256_key, public_jwks
 from policies import default_catalogue, sign_registry
 
 RUNNER = CliRunner()

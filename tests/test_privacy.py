@@ -106,7 +106,7 @@ def test_the_verify_command_reads_its_inputs_and_writes_nothing(tmp_path: Path) 
         from pathlib import Path
         from support import make_keys, issue_residency, present_to_desk
         from credential import encode_qr_text
-        from cityid.qrimage import make_qr, to_png
+        from edges.qrimage import make_qr, to_png
         from cityid.cli import app
         keys = make_keys()
         now = int(time.time())

@@ -47,6 +47,7 @@ def test_importing_the_core_pulls_in_no_edge_libraries() -> None:
         "socket",
         "sqlite3",
         "cityid",
+        "edges",
     }
     assert not loaded & forbidden
 

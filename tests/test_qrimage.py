@@ -17,8 +17,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from PIL import Image, ImageOps
 from support import Keys, counter_bytes, issue_residency, present_to_desk
 
-from cityid.camerasim import PREVIOUS_PASSES, camera_frame
-from cityid.qrimage import (
+from credential import KeySet, SigningKey, encode_qr_text
+from edges.camerasim import PREVIOUS_PASSES, camera_frame
+from edges.qrimage import (
     QrImageError,
     QrSymbol,
     decode_qr_image,
@@ -31,7 +32,6 @@ from cityid.qrimage import (
     to_svg,
     to_terminal,
 )
-from credential import KeySet, SigningKey, encode_qr_text
 
 
 def _fixed_keys() -> Keys:

@@ -12,9 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from support import AUD, NONCE, NOW, STATUS, claim_sets, issue_any, issue_residency, make_keys, present_to_desk
 
-from cityid.camerasim import camera_frame
 from cityid.demo import RESIDENT
-from cityid.qrimage import decode_qr_images, make_qr
 from credential import (
     IDENTITY,
     RESIDENCY,
@@ -40,6 +38,8 @@ from credential import (
 from credential._base45 import b45encode
 from credential._qrtext import _varint
 from credential._qrtext2 import DICTIONARY_V2, QR_PREFIX_V2, _shape_of, inflate_v2, tag, unpack_v2
+from edges.camerasim import camera_frame
+from edges.qrimage import decode_qr_images, make_qr
 from issuer.typemetadata import published_types
 
 KEYS = make_keys()

@@ -1,5 +1,5 @@
 """docs/reason-codes.md's table of every reason, its exit status and the words people read,
-checked against the code: ``cityid.exits.exit_code`` for the status, ``cityid.words`` and the
+checked against the code: ``edges.exits.exit_code`` for the status, ``edges.words`` and the
 catalogs for the words, and every reason the code base can raise for the rows. Real commands
 then show that the table is what happens.
 
@@ -22,16 +22,16 @@ import pytest
 from desk_support import make_world
 from issuer_support import running_issuer
 
-from cityid.exits import exit_code
-from cityid.i18n import LANGUAGES, translator
-from cityid.keyfile import new_es256_key, public_jwks
-from cityid.words import desk_words, refusal
 from credential import Reason
+from edges.exits import exit_code
+from edges.i18n import LANGUAGES, translator
+from edges.keyfile import new_es256_key, public_jwks
+from edges.words import desk_words, refusal
 
 ROOT = Path(__file__).resolve().parent.parent
 TABLE = ROOT / "docs" / "reason-codes.md"
 TABLE_START = "<!-- reason table: one row per reason and reader; add new rows at its end -->"
-PACKAGES = ("cityid", "credential", "issuer", "policies", "verifier", "wallet")
+PACKAGES = ("cityid", "credential", "edges", "issuer", "policies", "verifier", "wallet")
 NO_WORDS = "—"
 """A message cell for a reason with no plain words: the error's own message is shown."""
 
@@ -120,7 +120,7 @@ def test_the_table_has_a_column_per_language_and_well_formed_rows() -> None:
 def test_each_documented_exit_status_is_the_one_every_command_uses() -> None:
     wrong = [(row[0], row[1], exit_code(row[0].strip("`"))) for row in documented()
              if row[1] != str(exit_code(row[0].strip("`")))]  # fmt: skip
-    assert not wrong, f"exit statuses differ from cityid.exits.exit_code (reason, documented, actual): {wrong}"
+    assert not wrong, f"exit statuses differ from edges.exits.exit_code (reason, documented, actual): {wrong}"
 
 
 def test_each_documented_message_is_what_that_reader_sees_in_that_language() -> None:
@@ -244,10 +244,10 @@ def test_a_damaged_wallet_and_a_wrong_passphrase_are_told_apart(workdir: Path) -
 
 
 def test_ctrl_c_ends_a_command_with_130(workdir: Path) -> None:
-    """The CLI with ``cityid.exits.exit_on_interrupt``, interrupted while it waits for standard input."""
+    """The CLI with ``edges.exits.exit_on_interrupt``, interrupted while it waits for standard input."""
     (workdir / "keys.json").write_text(json.dumps(public_jwks(new_es256_key())))
     program = (
-        "import sys; from cityid.exits import exit_on_interrupt; exit_on_interrupt(); from cityid.cli import app; "
+        "import sys; from edges.exits import exit_on_interrupt; exit_on_interrupt(); from cityid.cli import app; "
         "print('ready', file=sys.stderr, flush=True); "
         "app(['verify', '-', '--issuer-jwks', 'keys.json', '--nonce', 'n', '--audience', 'a'])"
     )

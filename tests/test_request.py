@@ -8,7 +8,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cityid.qrimage import decode_qr_image, make_qr, to_png
 from credential import (
     CLAIM_CODES_V1,
     REQUEST_MAX_CHARS,
@@ -21,6 +20,7 @@ from credential import (
     new_request,
 )
 from credential._base45 import b45decode, b45encode
+from edges.qrimage import decode_qr_image, make_qr, to_png
 from policies import bundled_catalog, load_policies
 
 NOW = 1_795_500_000

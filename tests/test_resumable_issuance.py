@@ -50,8 +50,6 @@ from sqlalchemy import Engine, func, select, update
 from typer.testing import CliRunner
 
 from cityid.cli import app
-from cityid.keyfile import signing_key_from_jwk
-from cityid.sealing import lookup_hash
 from credential import (
     RESIDENCY,
     KeySet,
@@ -66,6 +64,8 @@ from credential import (
     verify_presentation,
     verify_status_list_token,
 )
+from edges.keyfile import signing_key_from_jwk
+from edges.sealing import lookup_hash
 from issuer.db import make_engine, sessions
 from issuer.models import Clerk, Grant, Offer, StatusEntry
 from issuer.service import MAX_REPEATS, OfferCreated, create_offer

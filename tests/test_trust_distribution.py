@@ -25,9 +25,9 @@ import pytest
 from issuer_support import PASSPHRASE, enrolled, free_port, initialise, issuer_process, running_issuer
 from pydantic import SecretStr
 
-from cityid.fingerprint import normalise_fingerprint, trust_fingerprint
-from cityid.keyfile import new_es256_key, private_jwk, public_jwks
 from credential import KeySet, SigningKey, encode_request_text, new_request
+from edges.fingerprint import normalise_fingerprint, trust_fingerprint
+from edges.keyfile import new_es256_key, private_jwk, public_jwks
 from issuer.db import make_engine, sessions
 from issuer.models import Clerk
 from issuer.registry import REGISTRY_FILE, publish

@@ -26,11 +26,6 @@ from support import DELETE, ISS, Keys, counter_bytes, issue_residency, present_t
 from typer.testing import CliRunner
 
 from cityid.cli import app
-from cityid.fingerprint import trust_fingerprint
-from cityid.i18n import LANGUAGES, translator
-from cityid.issuermetadata import jwt_vc_issuer_url
-from cityid.qrimage import make_qr
-from cityid.words import claim_label
 from credential import (
     ADDRESS_FIELDS,
     IDENTITY,
@@ -43,6 +38,11 @@ from credential import (
     jwk_thumbprint,
     parse_issued,
 )
+from edges.fingerprint import trust_fingerprint
+from edges.i18n import LANGUAGES, translator
+from edges.issuermetadata import jwt_vc_issuer_url
+from edges.qrimage import make_qr
+from edges.words import claim_label
 from issuer.app import create_app
 from issuer.settings import IssuerSettings, SettingsError
 from issuer.typemetadata import published_types

@@ -18,9 +18,6 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from cityid.cli import app
-from cityid.inputs import load_issuer
-from cityid.keyfile import new_es256_key, private_jwk, public_jwks
-from cityid.qrimage import decode_qr_image
 from credential import (
     KeySet,
     decode_qr_text,
@@ -31,6 +28,9 @@ from credential import (
     qr_context,
     verify_presentation,
 )
+from edges.inputs import load_issuer
+from edges.keyfile import new_es256_key, private_jwk, public_jwks
+from edges.qrimage import decode_qr_image
 from policies import bundled_catalog, default_catalogue, load_policies, sign_registry
 from wallet.store import Wallet, load, save
 

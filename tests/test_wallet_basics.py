@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from issuer_support import enrolled, running_issuer
 
-from cityid.keyfile import private_jwk
 from credential import decode_qr_text, new_request, parse_issued
+from edges.keyfile import private_jwk
 from wallet.present import answer
 from wallet.store import Wallet, WalletError, load, save
 

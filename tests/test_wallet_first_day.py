@@ -23,8 +23,8 @@ from issuer_support import enrolled, running_issuer
 from typer.testing import CliRunner
 
 from cityid.cli import app
-from cityid.keyfile import new_es256_key, private_jwk, public_jwks
 from credential import decode_qr_text, encode_request_text, new_request, parse_issued
+from edges.keyfile import new_es256_key, private_jwk, public_jwks
 from policies import bundled_catalog, default_catalogue, load_policies, sign_registry
 from wallet.lock import locked
 from wallet.receive import normalise_pin, parse_offer, receive

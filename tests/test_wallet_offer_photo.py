@@ -21,9 +21,9 @@ from support import issue_residency, make_keys, present_to_desk
 from typer.testing import CliRunner
 
 from cityid.cli import app
-from cityid.inputs import InputError
-from cityid.qrimage import make_qr, to_image
 from credential import encode_qr_text
+from edges.inputs import InputError
+from edges.qrimage import make_qr, to_image
 from wallet.offer_source import offer_text, read_offer
 
 RUNNER = CliRunner()

@@ -9,7 +9,7 @@ reason codes. Everything the page loads is served here (its content security pol
 
 Only the desk's own page may use it: requests for another ``Host`` or from another ``Origin``
 are refused (``verifier/guards.py``), anything that changes state is a POST, and bodies are
-bounded as they stream in (``cityid/middleware.py``).
+bounded as they stream in (``edges/middleware.py``).
 """
 
 from __future__ import annotations
@@ -28,10 +28,6 @@ from typing import Annotated, Any
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from cityid.i18n import LANGUAGES, RIGHT_TO_LEFT, Translate, choose_language, translator
-from cityid.middleware import BodyLimit, SecurityHeaders
-from cityid.qrimage import QrImageError, decode_qr_images, make_qr, to_svg
-from cityid.words import claim_fact, claim_label, clock_hint, desk_words
 from credential import (
     NEWEST_PROOF_CODEC,
     QR_PREFIX,
@@ -43,6 +39,10 @@ from credential import (
     Reason,
     encode_request_text,
 )
+from edges.i18n import LANGUAGES, RIGHT_TO_LEFT, Translate, choose_language, translator
+from edges.middleware import BodyLimit, SecurityHeaders
+from edges.qrimage import QrImageError, decode_qr_images, make_qr, to_svg
+from edges.words import claim_fact, claim_label, clock_hint, desk_words
 
 from .engine import Desk, DeskResult, ReplayGuard
 from .freshness import freshness, moment
@@ -65,7 +65,7 @@ _HEADERS = {"Content-Security-Policy": _CSP, "Cache-Control": "no-store", "X-Con
 
 
 def reason_words(_: Translate, reason: str, *, clock_at: float | None = None) -> str:
-    """A refusal in plain words for desk staff (``cityid.words.desk_words``); with ``clock_at``
+    """A refusal in plain words for desk staff (``edges.words.desk_words``); with ``clock_at``
     (the desk's time, given when the refusal is about a moment near it), the clock to check."""
     words = desk_words(_, reason) or _("This proof is not valid.")
     return words if clock_at is None else f"{words} {clock_hint(_, clock_at)}"

@@ -20,12 +20,6 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from cityid.console import console, errors, printable, safe
-from cityid.exits import exit_code
-from cityid.files import write_atomic
-from cityid.i18n import choose_language, translator
-from cityid.inputs import InputError, load_issuer, load_key_set, load_proof, read_bounded_text
-from cityid.words import clock_hint, desk_words
 from credential import (
     NEWEST_PROOF_CODEC,
     CredentialError,
@@ -42,6 +36,12 @@ from credential import (
     verify_presentation,
     verify_status_list_token,
 )
+from edges.console import console, errors, printable, safe
+from edges.exits import exit_code
+from edges.files import write_atomic
+from edges.i18n import choose_language, translator
+from edges.inputs import InputError, load_issuer, load_key_set, load_proof, read_bounded_text
+from edges.words import clock_hint, desk_words
 
 if TYPE_CHECKING:
     from policies import Registry
@@ -93,7 +93,7 @@ def _status_lists(paths: list[Path], keys: KeySet, now: int) -> dict[str, Status
 
 
 def _plain_words(result: dict[str, Any], *, clock_at: float | None = None) -> str:
-    """A refusal as desk staff read it (``cityid.words.desk_words``, in the locale's language),
+    """A refusal as desk staff read it (``edges.words.desk_words``, in the locale's language),
     or the error's own message when there are no plain words for it; ``--json`` keeps the
     message, with its technical detail, for IT. With ``clock_at``: the clock to check."""
     _ = translator(choose_language(None))
@@ -307,7 +307,7 @@ def request(
 
     Then check the wallet's proof with `cityid verifier check`.
     """
-    from cityid.qrimage import make_qr, to_png, to_terminal  # noqa: PLC0415 - only a request draws a QR code
+    from edges.qrimage import make_qr, to_png, to_terminal  # noqa: PLC0415 - only a request draws a QR code
     from policies import check_request  # noqa: PLC0415
 
     now = int(time.time())

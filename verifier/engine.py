@@ -34,7 +34,6 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
-from cityid.words import CLOCK_DOUBT, CLOCK_REASONS, clock_in_doubt
 from credential import (
     DEFAULT_LIMITS,
     DEFAULT_OPTIONS,
@@ -60,6 +59,7 @@ from credential import (
     verify_presentation,
 )
 from credential._encoding import b64url_decode, parse_json_object
+from edges.words import CLOCK_DOUBT, CLOCK_REASONS, clock_in_doubt
 from policies import Policy, Registry, check_request, utc_day
 
 OFFLINE_MAX_AGE = 120
@@ -96,7 +96,7 @@ class DeskResult(NamedTuple):
     device_bound: bool | None = None
     clock_doubt: bool = False
     """A refusal about time whose moment is near now: this device's clock may be wrong
-    (``cityid.words.clock_in_doubt``); the desk page and ``verifier check`` then say so."""
+    (``edges.words.clock_in_doubt``); the desk page and ``verifier check`` then say so."""
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -1,6 +1,6 @@
 """The desk app's HTTP guards: it answers only at its own address and only its own page may
 change anything; the security headers on every response are
-``cityid.middleware.SecurityHeaders``.
+``edges.middleware.SecurityHeaders``.
 
 A desk runs on ``127.0.0.1``, but any web page the desk's browser opens can send requests
 there, and a domain that resolves to ``127.0.0.1`` (DNS rebinding) can even read the answers.

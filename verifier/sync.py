@@ -21,9 +21,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from cityid.files import write_atomic
-from cityid.fingerprint import FingerprintError, normalise_fingerprint, shortened, trust_fingerprint
-from cityid.issuermetadata import IssuerMetadataError, jwt_vc_issuer_url, metadata_jwks
 from credential import (
     CredentialError,
     KeySet,
@@ -36,6 +33,9 @@ from credential import (
     verify_jwt,
     verify_status_list_token,
 )
+from edges.files import write_atomic
+from edges.fingerprint import FingerprintError, normalise_fingerprint, shortened, trust_fingerprint
+from edges.issuermetadata import IssuerMetadataError, jwt_vc_issuer_url, metadata_jwks
 from policies import verify_registry
 
 from .engine import Trust
@@ -131,7 +131,7 @@ def _document(text: str, what: str) -> dict[str, Any]:
 def anchors_from(source: str, fetch: Fetch, fingerprint: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """The issuer's keys (its ``/.well-known/jwt-vc-issuer``) and the policy board's (``/registry``),
     downloaded from the issuer URL ``source`` and trusted only when together they have the
-    ``fingerprint`` city IT gave the desk (``cityid/fingerprint.py``); else ``fingerprint_mismatch``."""
+    ``fingerprint`` city IT gave the desk (``edges/fingerprint.py``); else ``fingerprint_mismatch``."""
     try:
         expected = normalise_fingerprint(fingerprint)
     except FingerprintError as exc:

@@ -26,9 +26,9 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from cityid.console import console, errors, printable
-from cityid.exits import EXIT_INTERRUPTED
-from cityid.i18n import LANGUAGES, Translate, choose_language, translator
+from edges.console import console, errors, printable
+from edges.exits import EXIT_INTERRUPTED
+from edges.i18n import LANGUAGES, Translate, choose_language, translator
 
 if TYPE_CHECKING:
     from credential import DeskRequest
@@ -123,10 +123,10 @@ def _passphrase(*, new: bool, variable: str = "CITYID_WALLET_PASSPHRASE", prompt
 
 def _fail(_: Translate, reason: str, message: str) -> typer.Exit:
     """Say why the command stopped, in the resident's words, and exit as every command does
-    (``cityid.exits``). Called while the error is handled: a time refusal that carries its
+    (``edges.exits``). Called while the error is handled: a time refusal that carries its
     ``moment`` (the request's expiry) near this device's time also asks to check the clock."""
-    from cityid.exits import exit_code  # noqa: PLC0415
-    from cityid.words import clock_hint, clock_in_doubt, refusal  # noqa: PLC0415
+    from edges.exits import exit_code  # noqa: PLC0415
+    from edges.words import clock_hint, clock_in_doubt, refusal  # noqa: PLC0415
 
     words, now = refusal(_, reason) or message, time.time()
     if clock_in_doubt(reason, moment=getattr(sys.exception(), "moment", None), now=now):
@@ -137,9 +137,9 @@ def _fail(_: Translate, reason: str, message: str) -> typer.Exit:
 
 def _run(language: str, action: Any) -> None:
     """Run ``action``, turning every refusal into a translated message and an exit code."""
-    from cityid.inputs import InputError  # noqa: PLC0415
-    from cityid.paper import FontMissingError  # noqa: PLC0415
     from credential import CredentialError  # noqa: PLC0415
+    from edges.inputs import InputError  # noqa: PLC0415
+    from edges.paper import FontMissingError  # noqa: PLC0415
 
     from .store import WalletError  # noqa: PLC0415
 
@@ -157,7 +157,7 @@ def _run(language: str, action: Any) -> None:
 
 
 def _registry(store: Wallet, registry: Path | None, board_jwks: Path | None, now: int) -> Registry:
-    from cityid.inputs import load_json, read_bounded_text  # noqa: PLC0415
+    from edges.inputs import load_json, read_bounded_text  # noqa: PLC0415
 
     from .trust import current_registry, update_trust  # noqa: PLC0415
 
@@ -198,7 +198,7 @@ def _store_and_registry(
             try:
                 return store, held_while_offline(store, published, now=now)
             except WalletError as exc:
-                raise _Refused(exc.reason, exc.message) from None  # cityid.words says it to the resident
+                raise _Refused(exc.reason, exc.message) from None  # edges.words says it to the resident
         approved = accept_published(store, published, now=now)
         save(path, passphrase, store)
     return store, approved
@@ -221,8 +221,8 @@ def _ask_for_registry(issuer: str) -> Published | WalletError:
 
 def _consent(_: Translate, language: str, policy: Policy, claims: tuple[str, ...], audience: str, screen: Any) -> None:
     """The consent screen: who asks, why, what they may keep, what is shared and what is not."""
-    from cityid.words import claim_label, retention, verifier_name  # noqa: PLC0415
     from credential import CREDENTIAL_TYPES  # noqa: PLC0415
+    from edges.words import claim_label, retention, verifier_name  # noqa: PLC0415
 
     every_claim = dict.fromkeys(name for kind in CREDENTIAL_TYPES.values() for name in kind.claims)
     table = Table.grid(padding=(0, 2))
@@ -231,7 +231,7 @@ def _consent(_: Translate, language: str, policy: Policy, claims: tuple[str, ...
     table.add_row(_("Who is asking"), printable(verifier_name(_, policy.verifier)))
     table.add_row(_("Desk"), printable(audience))
     table.add_row(_("Why"), printable(policy.purpose_in(language)))
-    table.add_row(_("What they may keep"), retention(_, policy))
+    table.add_row(_("What they may keep"), retention(_, policy.retention.keeps, policy.retention.period))
     table.add_row(_("They will see"), "\n".join(f"✔ {claim_label(_, name)}" for name in claims))
     hidden = [name for name in every_claim if name not in claims]
     table.add_row(_("They will not see"), "\n".join(f"✘ {claim_label(_, name)}" for name in hidden))
@@ -248,7 +248,7 @@ def _agree(_: Translate, language: str, yes: bool, question: str | None = None, 
     """Ask ``question`` (by default: share with this desk?) on ``screen`` and stop unless the
     answer is yes, in the resident's own words (``words.read_answer``). Nothing typed, the end
     of input, or no clear answer after a few tries is a no."""
-    from cityid.words import read_answer, yes_no_hint  # noqa: PLC0415
+    from edges.words import read_answer, yes_no_hint  # noqa: PLC0415
 
     if yes:
         return
@@ -275,8 +275,8 @@ def _agree(_: Translate, language: str, yes: bool, question: str | None = None, 
 def _output(
     _: Translate, qr_text: str, *, png: Path | None, svg: Path | None, as_json: bool, extra: dict[str, Any]
 ) -> None:
-    from cityid.files import write_atomic  # noqa: PLC0415
-    from cityid.qrimage import make_qr, to_png, to_svg, to_terminal  # noqa: PLC0415
+    from edges.files import write_atomic  # noqa: PLC0415
+    from edges.qrimage import make_qr, to_png, to_svg, to_terminal  # noqa: PLC0415
 
     symbol = make_qr(qr_text)
     if png is not None:
@@ -311,7 +311,7 @@ def _share(
     meanwhile is never undone and two proofs never share a credential. ``store`` is the copy
     read before asking, to say which card the proof would use: when the least revealing cards
     have run out, the resident is told and asked before another card is used."""
-    from cityid.words import card_label  # noqa: PLC0415
+    from edges.words import card_label  # noqa: PLC0415
 
     from .present import answer, chosen_type, unused_by_type  # noqa: PLC0415
     from .store import load, save  # noqa: PLC0415
@@ -456,7 +456,7 @@ def _keep_receive(
 ) -> None:
     """Save a receive's step: the credentials just received (less those to ``forget``), and its
     progress (or, once ``finished``, none)."""
-    from cityid.keyfile import private_jwk  # noqa: PLC0415
+    from edges.keyfile import private_jwk  # noqa: PLC0415
 
     from .receive import drop_pending, keep_pending  # noqa: PLC0415
 
@@ -556,8 +556,8 @@ def present_command(
     language = choose_language(lang)
 
     def action(_: Translate) -> None:
-        from cityid.inputs import read_text_or_qr  # noqa: PLC0415
         from credential import REQUEST_PREFIXES, decode_request_text  # noqa: PLC0415
+        from edges.inputs import read_text_or_qr  # noqa: PLC0415
         from policies import check_request  # noqa: PLC0415
 
         now = int(time.time())
@@ -639,9 +639,9 @@ def print_command(
     language = choose_language(lang)
 
     def action(_: Translate) -> None:
-        from cityid.files import write_atomic  # noqa: PLC0415
-        from cityid.paper import compose, render, to_bytes  # noqa: PLC0415
         from credential import encode_qr_text, parse_issued, present_on_paper  # noqa: PLC0415
+        from edges.files import write_atomic  # noqa: PLC0415
+        from edges.paper import compose, render, to_bytes  # noqa: PLC0415
 
         from .present import paper_credential  # noqa: PLC0415
         from .store import load, save  # noqa: PLC0415
@@ -662,8 +662,9 @@ def print_command(
             entry = paper_credential(store, approved.claim_names)
             held = parse_issued(entry["credential"])
             qr_text = encode_qr_text(present_on_paper(held, disclose=approved.claim_names))
-            page = compose(language, approved, {name: held.claims[name] for name in approved.claim_names}, qr_text,
-                           printed=now, until=held.payload["exp"])  # fmt: skip
+            facts = {name: held.claims[name] for name in approved.claim_names}
+            page = compose(language, approved.title_in(language), facts, qr_text, printed=now,
+                           until=held.payload["exp"])  # fmt: skip
             entry["used"] = True
             store.history.append({"at": now, "policy": approved.id, "audience": "paper",
                                   "claims": list(approved.claim_names), "credential_type": entry["type"]})  # fmt: skip
@@ -684,8 +685,8 @@ def list_command(
     approved policies is. Shows no claim values."""
 
     def action(_: Translate) -> None:
-        from cityid.words import card_label  # noqa: PLC0415
         from credential import CredentialError, KeySet  # noqa: PLC0415
+        from edges.words import card_label  # noqa: PLC0415
         from policies import verify_registry  # noqa: PLC0415
 
         from .present import LOW_BATCH, unused_by_type  # noqa: PLC0415
@@ -751,7 +752,7 @@ def history(
     """What you shared, with which desk and policy, and when. Kept only on this device, encrypted."""
 
     def action(_: Translate) -> None:
-        from cityid.words import claim_label  # noqa: PLC0415
+        from edges.words import claim_label  # noqa: PLC0415
 
         from .store import load, save  # noqa: PLC0415
 
@@ -848,7 +849,7 @@ def app_command(
     """
     import gzip  # noqa: PLC0415
 
-    from cityid.appfiles import AppNotBuilt, OutputNotEmpty, app_files, write_app  # noqa: PLC0415
+    from edges.appfiles import AppNotBuilt, OutputNotEmpty, app_files, write_app  # noqa: PLC0415
 
     try:
         files = app_files()

@@ -2,14 +2,14 @@
 on the clerk's page (PNG, JPEG), a text file holding the ``openid-credential-offer://`` link,
 or standard input.
 
-Pure apart from reading the file, which is bounded (``cityid.inputs``). A picture without a
+Pure apart from reading the file, which is bounded (``edges.inputs``). A picture without a
 QR code is refused as ``no_qr_code``; a QR code or text that is something else (a resident's
 proof, a desk's request, any other text) as ``invalid_offer``, before anything is sent.
 """
 
 from __future__ import annotations
 
-from cityid.inputs import InputError, read_text_or_qr
+from edges.inputs import InputError, read_text_or_qr
 
 OFFER_PREFIX = "openid-credential-offer://"
 _NOT_OFFERS = (

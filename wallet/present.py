@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from cityid.keyfile import signing_key_from_jwk
 from credential import CREDENTIAL_TYPES, DeskRequest, encode_qr_text, parse_issued, present
+from edges.keyfile import signing_key_from_jwk
 
 from .store import Wallet, WalletError
 

@@ -31,8 +31,6 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from cityid.issuermetadata import IssuerMetadataError, jwt_vc_issuer_url, metadata_jwks
-from cityid.keyfile import private_jwk, signing_key_from_jwk
 from credential import (
     CREDENTIAL_TYPES,
     DEFAULT_LIMITS,
@@ -44,6 +42,8 @@ from credential import (
     sign_jwt,
     verify_jwt,
 )
+from edges.issuermetadata import IssuerMetadataError, jwt_vc_issuer_url, metadata_jwks
+from edges.keyfile import private_jwk, signing_key_from_jwk
 
 from .schema import MAX_PENDING
 from .store import Wallet, WalletError
@@ -318,7 +318,7 @@ def receive(
 
 def _issuer_keys(calls: _Calls, issuer: str) -> KeySet:
     """The keys of ``issuer`` from its SD-JWT VC issuer metadata, which may give them by value or
-    by reference, for an issuer URL with or without a path (``cityid/issuermetadata.py``)."""
+    by reference, for an issuer URL with or without a path (``edges/issuermetadata.py``)."""
     metadata = calls.json("GET", jwt_vc_issuer_url(issuer), "its keys")
     try:
         jwks = metadata_jwks(metadata, issuer, lambda uri: calls.json("GET", uri, "its keys"))

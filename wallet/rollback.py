@@ -10,7 +10,7 @@ registry version is below the counter file's is refused (``wallet_rolled_back``)
 wallet file without its counter file is refused too (``wallet_counter_missing``).
 
 Crash ordering. A save writes, each atomically and each followed by an fsync of the directory
-(``cityid.files.write_atomic``) so that the renames reach the disk in this order:
+(``edges.files.write_atomic``) so that the renames reach the disk in this order:
 
 1. the counter file with count 0, only when there is none yet, so that a counted wallet file
    never exists without one (a missing counter file is then never the result of a crash);
@@ -39,7 +39,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from cityid.files import read_at_most, write_atomic
+from edges.files import read_at_most, write_atomic
 
 from .errors import WalletError
 

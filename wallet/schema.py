@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Set
 from typing import Any
 
-from cityid.keyfile import signing_key_from_jwk
 from credential import CREDENTIAL_TYPES, DEFAULT_LIMITS, CredentialError, KeySet, SigningKey, parse_issued
+from edges.keyfile import signing_key_from_jwk
 
 FORMAT_VERSION = 1
 MAX_CREDENTIALS = 4096

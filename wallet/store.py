@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cityid.files import read_at_most, write_atomic
-from cityid.sealing import NotSealedError, SealError, open_with_passphrase, seal_with_passphrase
+from edges.files import read_at_most, write_atomic
+from edges.sealing import NotSealedError, SealError, open_with_passphrase, seal_with_passphrase
 
 from .errors import WalletError
 from .rollback import Mark, check_not_rolled_back, read_mark, write_mark

@@ -55,7 +55,7 @@ export function jwtVcIssuerUrl(issuer) {
 /**
  * The JWKS in `issuer`'s metadata, given by value (`jwks`) or by reference (`jwks_uri`, fetched
  * with `get`): exactly one of them, and only when the metadata is `issuer`'s own
- * (cityid/issuermetadata.py does the same for the wallet CLI and the desk).
+ * (edges/issuermetadata.py does the same for the wallet CLI and the desk).
  */
 export async function issuerJwks(metadata, issuer, get) {
   if (!isObject(metadata) || metadata.issuer !== issuer) {

@@ -1,5 +1,5 @@
 // Other issuers' metadata and the city's published types, as the phone wallet reads them when it
-// receives credentials (cityid/issuermetadata.py and credential/_types.py do the same in Python).
+// receives credentials (edges/issuermetadata.py and credential/_types.py do the same in Python).
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { issuerJwks, jwtVcIssuerUrl, namesType } from "../src/receive.js";

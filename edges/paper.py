@@ -19,10 +19,9 @@ from typing import Any
 
 from PIL import Image, ImageDraw, ImageFont
 
-from cityid.i18n import RIGHT_TO_LEFT, translator
-from cityid.qrimage import make_qr, to_image
-from cityid.words import claim_fact
-from policies import Policy
+from edges.i18n import RIGHT_TO_LEFT, translator
+from edges.qrimage import make_qr, to_image
+from edges.words import claim_fact
 
 WIDTH, HEIGHT, MARGIN = 1240, 1754, 110  # A4 at 150 dpi
 _FONT_LANG = {"ar": "ar", "zh-Hans": "zh-cn"}
@@ -147,14 +146,15 @@ def to_bytes(image: Image.Image, kind: str) -> bytes:
 
 
 def compose(
-    language: str, policy: Policy, facts: Mapping[str, Any], qr_text: str, *, printed: int, until: int
+    language: str, policy_title: str, facts: Mapping[str, Any], qr_text: str, *, printed: int, until: int
 ) -> PaperPage:
-    """The page's words, in ``language``, for a paper proof of ``facts`` under ``policy``."""
+    """The page's words, in ``language``, for a paper proof of ``facts`` under the policy titled
+    ``policy_title`` (in that language)."""
     _ = translator(language)
     return PaperPage(
         language=language,
         title=_("City ID proof on paper"),
-        policy_title=_("For: {title}", title=policy.title_in(language)),
+        policy_title=_("For: {title}", title=policy_title),
         facts=tuple(claim_fact(_, name, value) for name, value in facts.items()),
         warning=_("This paper is not tied to a phone: anyone holding it can show it. Keep it safe."),
         footer=_(

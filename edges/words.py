@@ -1,7 +1,7 @@
 """What the wallet says, in the resident's language: consent screens, errors, the paper page.
 
 Every string here goes through ``_`` and has a translation in each catalog under
-``cityid/locale/`` (tests/test_i18n.py fails otherwise). Shared by the wallet and the clerk's
+``edges/locale/`` (tests/test_i18n.py fails otherwise). Shared by the wallet and the clerk's
 desk, which prints the same paper page for residents without a phone.
 """
 
@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import time
 import unicodedata
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from cityid.i18n import Translate
-
-if TYPE_CHECKING:  # the desk's `cityid verify` prints these words without loading the policy tools
-    from policies import Policy
+from edges.i18n import Translate
 
 
 def claim_label(_: Translate, name: str) -> str:
@@ -47,7 +44,7 @@ def card_name(_: Translate, type_name: str) -> str:
 
 def verifier_name(_: Translate, name: str) -> str:
     """A policy's verifier in the resident's language: the name as written in the policy file is
-    its msgid (``cityid/i18n.py`` collects the catalog's), so a name without one stays as it is."""
+    its msgid (``edges/i18n.py`` collects the catalog's), so a name without one stays as it is."""
     return _(name)
 
 
@@ -67,11 +64,12 @@ def claim_fact(_: Translate, name: str, value: Any) -> str:
     return f"{name}: {value}"
 
 
-def retention(_: Translate, policy: Policy) -> str:
-    if policy.retention.is_none:
+def retention(_: Translate, keeps: tuple[str, ...], period: str) -> str:
+    """What a policy lets the desk keep (its ``retention``), in the resident's words."""
+    if not keeps:
         return _("Nothing: they keep no record of you")
-    claims = ", ".join(claim_label(_, name) for name in policy.retention.keeps)
-    return _("{claims}, for {period}", claims=claims, period=policy.retention.period)
+    claims = ", ".join(claim_label(_, name) for name in keeps)
+    return _("{claims}, for {period}", claims=claims, period=period)
 
 
 ANSWERS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
@@ -145,7 +143,7 @@ REFUSALS = {
 """Refusal reasons a resident may meet, as English msgids; :func:`refusal` translates them.
 A few keys (``registry``, ``damaged_code``) name words that several reasons share, and
 ``not_a_desk_code`` is the phone's own: it scanned a QR code that is not a desk's.
-The wallet CLI and the phone app both show these (``cityid/appfiles.py`` sends them to the app)."""
+The wallet CLI and the phone app both show these (``edges/appfiles.py`` sends them to the app)."""
 
 SHARED_WORDS = {
     "registry_rollback": "registry",

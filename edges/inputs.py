@@ -24,7 +24,7 @@ from credential import (
 
 MAX_INPUT_BYTES = 20 * 1024 * 1024
 """The most read from a file or standard input: enough for a photo of a QR code, which
-``cityid.qrimage`` (Pillow and zxing, loaded only when the input is an image) bounds alike."""
+``edges.qrimage`` (Pillow and zxing, loaded only when the input is an image) bounds alike."""
 
 _IMAGE_MAGIC = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"BM", b"RIFF", b"II*\x00", b"MM\x00*")
 

@@ -64,7 +64,7 @@ def exit_on_interrupt() -> None:
     """Make Ctrl-C end the command with :data:`EXIT_INTERRUPTED` (130), as shells expect, instead
     of click's "Aborted!" with 1, which scripts would read as a refusal. It ends the command by
     ``SystemExit``, so ``finally`` blocks and context managers still run: a wallet's lock is
-    released, and a file being written is left whole or not at all (``cityid.files``)."""
+    released, and a file being written is left whole or not at all (``edges.files``)."""
 
     def interrupted(_signal: int, _frame: FrameType | None) -> None:
         raise SystemExit(EXIT_INTERRUPTED)

@@ -22,7 +22,7 @@ from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
 
-from cityid.i18n import LANGUAGES, RIGHT_TO_LEFT, translator
+from edges.i18n import LANGUAGES, RIGHT_TO_LEFT, translator
 
 PRECACHE_MARKER = "__CITYID_PRECACHE__"
 """The string literal in the built ``sw.js`` that the precache list replaces."""
@@ -95,15 +95,15 @@ def verifier_names() -> list[str]:
 
 def app_reasons() -> list[str]:
     """Every reason the app has resident words for: the wallet's, the ones sharing them, the app's own."""
-    from cityid.words import APP_REFUSALS, REFUSALS, SHARED_WORDS  # noqa: PLC0415
+    from edges.words import APP_REFUSALS, REFUSALS, SHARED_WORDS  # noqa: PLC0415
 
     return sorted(set(REFUSALS) | set(SHARED_WORDS) | set(APP_REFUSALS))
 
 
 def messages(language: str, js: set[str]) -> dict[str, object]:
     """``messages/<language>.json``: everything the app shows in words, in ``language``."""
-    from cityid.words import app_refusal, card_label, claim_label, verifier_name  # noqa: PLC0415
     from credential import CREDENTIAL_TYPES  # noqa: PLC0415
+    from edges.words import app_refusal, card_label, claim_label, verifier_name  # noqa: PLC0415
 
     _ = translator(language)
     # In the credential types' own order (the app lists claims in it): residency's, then identity's.

@@ -1,6 +1,6 @@
 """Languages: gettext catalogs (``.po``) for what residents and desk staff read.
 
-Catalogs live in ``cityid/locale/LANG/LC_MESSAGES/cityid.po`` and are read directly (a small
+Catalogs live in ``edges/locale/LANG/LC_MESSAGES/cityid.po`` and are read directly (a small
 parser for the subset we write: ``msgid``/``msgstr`` pairs, no plurals or contexts), so no
 compiled ``.mo`` files are kept in the repository. Every message is an English ``msgid`` with
 ``{named}`` placeholders; tests check each one has every translation with the same placeholders.
@@ -61,7 +61,7 @@ class Catalog(gettext.NullTranslations):
 
 
 def catalog_text(language: str) -> str | None:
-    path = resources.files("cityid").joinpath("locale", language, "LC_MESSAGES", "cityid.po")
+    path = resources.files("edges").joinpath("locale", language, "LC_MESSAGES", "cityid.po")
     return path.read_text(encoding="utf-8") if path.is_file() else None
 
 
@@ -104,59 +104,3 @@ def translator(language: str) -> Translate:
         return text.format(**values) if values else text
 
     return translate
-
-
-def extract_messages(sources: list[str]) -> set[str]:
-    """Every literal ``_("...")`` message in Python ``sources`` (what the catalogs must cover)."""
-    found: set[str] = set()
-    for source in sources:
-        for node in ast.walk(ast.parse(source)):
-            if (
-                isinstance(node, ast.Call)
-                and isinstance(node.func, ast.Name)
-                and node.func.id == "_"
-                and node.args
-                and isinstance(node.args[0], ast.Constant)
-                and isinstance(node.args[0].value, str)
-            ):
-                found.add(node.args[0].value)
-    return found
-
-
-def message_sources() -> list[str]:
-    """The Python sources whose ``_()`` messages the catalogs cover: the wallet, the shared
-    words and paper page, and the clerk's desk."""
-    sources = []
-    for package, names in (
-        ("wallet", None),
-        ("cityid", {"words.py", "paper.py"}),
-        ("issuer", {"desk.py", "paperpage.py"}),
-        ("verifier", {"app.py"}),
-    ):
-        for entry in resources.files(package).iterdir():
-            if entry.name.endswith(".py") and (names is None or entry.name in names):
-                sources.append(entry.read_text(encoding="utf-8"))
-    return sources
-
-
-def all_messages() -> set[str]:
-    """Every message the catalogs must cover: the Python sources' ``_()`` calls, the refusal
-    words (the wallet's and the phone app's), the phone app's ``_("...")`` calls in its JS and
-    the catalog policies' verifier names."""
-    from cityid.appfiles import js_messages, verifier_names  # noqa: PLC0415 - it needs translator() from here
-    from cityid.words import APP_REFUSALS, REFUSALS  # noqa: PLC0415 - the wallet depends on this module, not the reverse
-
-    refusals = set(REFUSALS.values()) | set(APP_REFUSALS.values())
-    return extract_messages(message_sources()) | refusals | js_messages() | set(verifier_names())
-
-
-def template() -> str:
-    """The ``.pot`` template: every message, untranslated."""
-    lines = ['msgid ""', 'msgstr ""', '"Content-Type: text/plain; charset=UTF-8\\n"', ""]
-    for message in sorted(all_messages()):
-        lines += [f"msgid {_quoted(message)}", 'msgstr ""', ""]
-    return "\n".join(lines)
-
-
-def _quoted(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
