@@ -18,10 +18,10 @@ import re
 import tomllib
 from collections.abc import Mapping
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
 
+from edges.files import package_folder
 from edges.i18n import LANGUAGES, RIGHT_TO_LEFT, translator
 
 PRECACHE_MARKER = "__CITYID_PRECACHE__"
@@ -46,7 +46,7 @@ class AppNotBuilt(Exception):
 
 def app_source() -> Path:
     """``wallet/app``: the app's sources, where its ``_("...")`` messages are read."""
-    return Path(str(resources.files("wallet").joinpath("app")))
+    return package_folder("wallet") / "app"
 
 
 def app_directory() -> Path:
@@ -84,7 +84,7 @@ def js_messages(source: Path | None = None) -> set[str]:
 
 def verifier_names() -> list[str]:
     """The verifiers of the catalog's policies: their names are msgids, like any other words."""
-    catalog = Path(str(resources.files("policies").joinpath("catalog")))
+    catalog = package_folder("policies") / "catalog"
     names = set()
     for path in sorted(catalog.glob("*.toml")):
         verifier = tomllib.loads(path.read_text(encoding="utf-8")).get("verifier")

@@ -3,6 +3,7 @@ fsync of the directory, so that renames done one after another reach the disk in
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import tempfile
 from pathlib import Path
@@ -55,3 +56,16 @@ def sync_directory(directory: Path) -> None:
         os.fsync(descriptor)
     finally:
         os.close(descriptor)
+
+
+def package_folder(package: str) -> Path:
+    """The folder of a top-level package of this install, found without importing it.
+
+    ``edges`` sits below the roles and the policies, and never imports them; where it needs their
+    files (the phone wallet's build in ``wallet/app``, the policy catalog, the sources whose
+    messages the catalogs cover) it reads them as files from here. Works alike from a checkout,
+    an editable install and a wheel."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise LookupError(f"{package} is not a package of this install")
+    return Path(next(iter(spec.submodule_search_locations)))

@@ -5,6 +5,7 @@ image of a QR code, or standard input. Everything is bounded and every failure i
 
 from __future__ import annotations
 
+import codecs
 import json
 import sys
 from pathlib import Path
@@ -59,8 +60,8 @@ def proof_text(data: bytes) -> str:
         raise InputError("unreadable_input", "the input is empty")
     looks_like_image = data.startswith(_IMAGE_MAGIC)
     if not looks_like_image:
-        try:
-            return data.decode("utf-8-sig")
+        try:  # UTF-8 without a byte order mark, if there is one: "utf-8-sig", without loading its codec
+            return (data[len(codecs.BOM_UTF8) :] if data.startswith(codecs.BOM_UTF8) else data).decode("utf-8")
         except UnicodeDecodeError:
             pass  # perhaps an image format whose magic number we do not list
     from .qrimage import QrImageError, decode_qr_image  # noqa: PLC0415 - only an image needs Pillow and zxing

@@ -8,9 +8,9 @@ page, the clerk's desk, the desk page and the phone app.
 from __future__ import annotations
 
 import ast
-from importlib import resources
 
 from edges.appfiles import js_messages, verifier_names
+from edges.files import package_folder
 from edges.words import APP_REFUSALS, REFUSALS
 
 
@@ -41,8 +41,8 @@ def message_sources() -> list[str]:
         ("issuer", {"desk.py", "paperpage.py"}),
         ("verifier", {"app.py"}),
     ):
-        for entry in resources.files(package).iterdir():
-            if entry.name.endswith(".py") and (names is None or entry.name in names):
+        for entry in sorted(package_folder(package).glob("*.py")):
+            if names is None or entry.name in names:
                 sources.append(entry.read_text(encoding="utf-8"))
     return sources
 

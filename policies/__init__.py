@@ -17,7 +17,7 @@ from ._dcql import DcqlMappingError, dcql_query
 from ._files import PolicyPathError, bundled_catalog, load_policies
 from ._html import render_html
 from ._model import WALLET_LANGUAGES, ClaimRequest, Finding, Policy, Retention, Severity, utc_day
-from ._parties import StorageModel, StoredItem
+from ._parties import RoleStorage, StorageModel, StoredItem
 from ._registry import (
     REGISTRY_TYP,
     Registry,
@@ -51,6 +51,7 @@ __all__ = [
     "PolicyPathError",
     "Registry",
     "Retention",
+    "RoleStorage",
     "Rule",
     "Sensitivity",
     "Severity",

@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from itertools import combinations
 from typing import Any
@@ -152,8 +152,16 @@ class AuditReport:
         }
 
 
-def audit(loaded: Sequence[LoadedPolicy], *, today: dt.date, catalogue: ClaimsCatalogue) -> AuditReport:
-    """Audit policy files as of ``today``: every rule on every policy, and across the set."""
+def audit(
+    loaded: Sequence[LoadedPolicy],
+    *,
+    today: dt.date,
+    catalogue: ClaimsCatalogue,
+    parties: Collection[StorageModel] = (),
+) -> AuditReport:
+    """Audit policy files as of ``today``: every rule on every policy, and across the set, with
+    what each party stores (``parties``: the roles' storage models; a role left out is reported
+    as having no storage model yet)."""
     valid = [(item.policy, item.source) for item in loaded if item.policy is not None]
     across = check_set(valid)
     audits = []
@@ -169,7 +177,7 @@ def audit(loaded: Sequence[LoadedPolicy], *, today: dt.date, catalogue: ClaimsCa
                 if finding.source == item.source
             ]
         audits.append(PolicyAudit(item.source, item.policy, tuple(sort_findings(findings))))
-    return AuditReport(today, catalogue, tuple(audits), software_parties())
+    return AuditReport(today, catalogue, tuple(audits), software_parties(parties))
 
 
 def _located(finding: Finding, item: LoadedPolicy) -> Finding:

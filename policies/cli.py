@@ -33,6 +33,7 @@ from ._dcql import DcqlMappingError, dcql_query
 from ._files import PolicyPathError, bundled_catalog, load_policies
 from ._html import render_html
 from ._model import Finding, Policy, Severity
+from ._parties import RoleStorage
 from ._registry import Registry, UnapprovedPoliciesError, check_request, sign_registry, verify_registry
 from ._report import render_json, render_markdown, verdict
 
@@ -70,12 +71,12 @@ def _fail(reason: str, message: str) -> typer.Exit:
     return typer.Exit(exit_code(reason))
 
 
-def _audit_paths(paths: list[Path] | None, day: dt.date) -> AuditReport:
+def _audit_paths(paths: list[Path] | None, day: dt.date, roles: RoleStorage | None = None) -> AuditReport:
     try:
         loaded = load_policies(paths or [bundled_catalog()])
     except PolicyPathError as exc:
         raise _fail("usage_error", str(exc)) from None
-    return audit(loaded, today=day, catalogue=default_catalogue())
+    return audit(loaded, today=day, catalogue=default_catalogue(), parties=roles.models() if roles else ())
 
 
 def _today(date: dt.datetime | None) -> dt.date:
@@ -129,6 +130,7 @@ def _plain_text(report: AuditReport) -> str:
 
 @app.command("audit")
 def audit_command(
+    ctx: typer.Context,
     paths: PathsArgument = None,
     output_format: Annotated[
         Format, typer.Option("--format", "-f", help="text (terminal), md, html (printable page) or json.")
@@ -143,7 +145,7 @@ def audit_command(
     Exit status: 0 when no policy has an error, 1 when any has (so CI can gate on it), 2 when
     the paths name no policy files.
     """
-    report = _audit_paths(paths, _today(date))
+    report = _audit_paths(paths, _today(date), ctx.find_object(RoleStorage))  # the roles, from the cityid command
     if output_format is Format.TEXT and out is None:
         _print_text(report)
     else:

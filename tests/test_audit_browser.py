@@ -14,11 +14,14 @@ from browser import chromium
 from PIL import Image, ImageStat
 from policy_support import TODAY
 
+from cityid.parties import storage_models
 from policies import audit, bundled_catalog, default_catalogue, load_policies, render_html
 
 
 def test_the_html_report_renders_and_prints_in_chromium(tmp_path: Path) -> None:
-    report = audit(load_policies([bundled_catalog()]), today=TODAY, catalogue=default_catalogue())
+    report = audit(
+        load_policies([bundled_catalog()]), today=TODAY, catalogue=default_catalogue(), parties=storage_models()
+    )
     page_file = tmp_path / "audit.html"
     page_file.write_text(render_html(report), encoding="utf-8")
     requested: list[str] = []

@@ -5,13 +5,16 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+from cityid.parties import storage_models
 from policies import audit, bundled_catalog, default_catalogue, load_policies, render_html, render_markdown, verdict
 
 TODAY = dt.date(2026, 12, 1)
 
 
 def test_one_policy_with_errors_has_errors_and_ages_read_in_days() -> None:
-    report = audit(load_policies([bundled_catalog()]), today=TODAY, catalogue=default_catalogue())
+    report = audit(
+        load_policies([bundled_catalog()]), today=TODAY, catalogue=default_catalogue(), parties=storage_models()
+    )
     assert verdict(report).startswith("Not approvable: 1 of 10 policies has errors (bank-account-opening;")
     html = render_html(report)
     assert "cityid · 10 policies ·" in html
@@ -21,5 +24,10 @@ def test_one_policy_with_errors_has_errors_and_ages_read_in_days() -> None:
 
 
 def test_a_report_of_one_policy_says_policy() -> None:
-    report = audit(load_policies([bundled_catalog() / "library-card.toml"]), today=TODAY, catalogue=default_catalogue())
+    report = audit(
+        load_policies([bundled_catalog() / "library-card.toml"]),
+        today=TODAY,
+        catalogue=default_catalogue(),
+        parties=storage_models(),
+    )
     assert "cityid · 1 policy ·" in render_html(report)

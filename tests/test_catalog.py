@@ -11,6 +11,7 @@ from policy_support import TODAY
 from typer.testing import CliRunner
 
 from cityid.cli import app
+from cityid.parties import storage_models
 from credential import CREDENTIAL_TYPES
 from policies import (
     WALLET_LANGUAGES,
@@ -30,7 +31,9 @@ OVER_ASKING = "bank-account-opening"
 
 
 def catalog_report():  # type: ignore[no-untyped-def]
-    return audit(load_policies([bundled_catalog()]), today=TODAY, catalogue=default_catalogue())
+    return audit(
+        load_policies([bundled_catalog()]), today=TODAY, catalogue=default_catalogue(), parties=storage_models()
+    )
 
 
 def test_the_catalog_is_the_one_in_the_repository() -> None:
@@ -81,6 +84,13 @@ def test_cli_json_report_lists_each_policy_and_fails_only_for_the_bank() -> None
         f["severity"] == "error" for p in report["policies"] for f in p["findings"]
     )
     assert set(report["disclosure_matrix"]["rows"]) == {p["id"] for p in report["policies"]}
+    # What each party stores, from the roles' own models, which the cityid command hands the audit
+    parties = {party["party"]: party for party in report["parties"]}
+    issuer, desk = parties["Issuer (the city)"], parties["Desk software"]
+    assert issuer["built"] and issuer["source"] == "issuer/models.py"
+    assert {"status_entry", "batch", "offer"} <= {item["what"] for item in issuer["stores"]}, issuer
+    assert desk["built"] and desk["per_event"].startswith("nothing")
+    assert not parties["Wallet (the resident's device)"]["built"]
 
 
 def test_without_the_bank_the_audit_passes(tmp_path: Path) -> None:

@@ -1,10 +1,14 @@
 """`cityid verify` and `cityid verifier check` start without the rest of cityid: through the real
 entry point (``cityid.cli.main``), they load no web framework, database driver, HTTP client or
-another role's code, and Pillow and zxing only when the proof is a picture. ``cityid --help``
-still lists every command, from summaries that match the commands' own help."""
+another role's code, and Pillow and zxing only when the proof is a picture. `cityid verify` of a
+text proof does not load Typer, Click or Rich either (verifier/quickverify.py), nor the parts of
+the credential package that it does not use. ``cityid --help`` still lists every command, from
+summaries that match the commands' own help."""
 
 from __future__ import annotations
 
+import ast
+import importlib
 import inspect
 import json
 import subprocess
@@ -15,6 +19,7 @@ from pathlib import Path
 import pytest
 from support import Keys, issue_residency, make_keys, present_to_desk
 
+import credential
 from cityid.cli import COMMANDS, load
 from credential import (
     StatusList,
@@ -34,6 +39,12 @@ from verifier.sync import TRUST_TYP, load_trust, sync
 NOT_FOR_A_DESK = ("fastapi", "starlette", "sqlalchemy", "uvicorn", "alembic", "psycopg", "psycopg2", "httpx",
                   "issuer", "wallet", "policies.cli")  # fmt: skip
 IMAGE_READERS = ("PIL", "zxingcpp")
+COMMAND_LINE_TOOLKITS = ("typer", "click", "rich", "pydantic", "pydantic_core")
+"""What the fast path of `cityid verify` does without (Typer carries its own Click, under typer)."""
+NOT_FOR_VERIFYING = ("credential._status", "credential._request", "credential._qrparse", "edges.i18n", "edges.words",
+                     "verifier.cli", "verifier.engine", "verifier.sync")  # fmt: skip
+"""Parts of cityid a valid text proof does not need: status lists (no --status), desk requests,
+the desk engine's parser, the words for refusals, the Typer command."""
 ISS = "https://id.riverton.example"
 
 _RUN = """
@@ -49,12 +60,12 @@ finally:
 """
 
 
-def run_cityid(tmp_path: Path, *arguments: str) -> tuple[str, list[str]]:
+def run_cityid(tmp_path: Path, *arguments: str, exit_status: int = 0) -> tuple[str, list[str]]:
     """What the command printed, and every module loaded by the time it exited."""
     record = tmp_path / "modules.json"
-    done = subprocess.run([sys.executable, "-c", _RUN, str(record), json.dumps(arguments)],
+    done = subprocess.run([sys.executable, "-c", _RUN, str(record), json.dumps(arguments)], stdin=subprocess.DEVNULL,
                           cwd=tmp_path, capture_output=True, text=True, check=False, timeout=120)  # fmt: skip
-    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.returncode == exit_status, done.stdout + done.stderr
     return done.stdout, json.loads(record.read_text())
 
 
@@ -79,6 +90,55 @@ def test_verify_of_a_text_proof_loads_no_web_database_image_or_other_role_code(
     answer = json.loads(printed)
     assert answer["valid"] is True, answer
     assert loaded(modules, NOT_FOR_A_DESK + IMAGE_READERS) == []
+
+
+@pytest.mark.parametrize("output", [[], ["--json"]], ids=["panel", "json"])
+def test_verify_of_a_text_proof_loads_no_typer_click_rich_or_unused_part(
+    tmp_path: Path, desk_proof: list[str], output: list[str]
+) -> None:
+    printed, modules = run_cityid(tmp_path, "verify", *desk_proof, *output)
+    assert ("✔ VALID" in printed) if not output else json.loads(printed)["valid"], printed
+    assert loaded(modules, COMMAND_LINE_TOOLKITS + NOT_FOR_VERIFYING + NOT_FOR_A_DESK + IMAGE_READERS) == []
+
+
+def test_a_refused_text_proof_loads_no_typer_click_or_rich(tmp_path: Path, desk_proof: list[str]) -> None:
+    printed, modules = run_cityid(tmp_path, "verify", *desk_proof[:-1], "desk:pool", exit_status=1)
+    assert printed == "✘ NOT VALID  audience_mismatch\nThis code was made for another desk.\n"
+    assert loaded(modules, COMMAND_LINE_TOOLKITS + NOT_FOR_A_DESK + IMAGE_READERS) == []
+
+
+def test_what_the_fast_path_is_not_sure_of_goes_through_typer(tmp_path: Path, desk_proof: list[str]) -> None:
+    printed, modules = run_cityid(tmp_path, "verify", "--help")
+    assert "Usage" in printed and "--issuer-jwks" in printed
+    assert "typer" in modules
+
+
+def test_the_credential_package_loads_a_submodule_when_one_of_its_names_is_used() -> None:
+    code = (
+        "import credential, sys; before = sorted(sys.modules); from credential import KeySet; "
+        "print(sorted(m for m in sys.modules if m.startswith('credential')), before.count('credential._keys'))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["['credential',", "'credential._encoding',", "'credential._errors',",
+                                   "'credential._keys',", "'credential._limits']", "0"]  # fmt: skip
+
+
+def test_the_credential_package_names_each_public_name_once_for_type_checkers_and_for_loading() -> None:
+    """`credential/__init__.py` lists every name three times: for mypy (imports under
+    TYPE_CHECKING), for loading (the submodule that defines it) and in __all__."""
+    tree = ast.parse(Path(credential.__file__).read_text())
+    checked = next(node for node in tree.body if isinstance(node, ast.If))
+    imported = {
+        alias.name: f"_{node.module.lstrip('_')}"
+        for node in checked.body
+        if isinstance(node, ast.ImportFrom) and node.module
+        for alias in node.names
+    }
+    homes = {name: module for module, names in credential._DEFINED_IN.items() for name in names}
+    assert imported == homes
+    assert sorted(homes) == sorted(credential.__all__)
+    for name, module in homes.items():
+        assert getattr(credential, name) is getattr(importlib.import_module(f"credential.{module}"), name)
 
 
 def test_verify_of_a_photo_loads_the_image_readers_and_nothing_else_extra(

@@ -4,6 +4,7 @@ exactly the contracts that import breaks, naming it."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -55,7 +56,7 @@ def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.parametrize(
     ("module", "line", "importer", "imported", "contracts"),
     [
-        ("policies/_model.py", "import cityid.cli", "policies._model", "cityid.cli", {LAYERS}),
+        ("policies/_model.py", "import cityid", "policies._model", "cityid", {LAYERS}),
         ("edges/files.py", "import policies", "edges.files", "policies", {LAYERS}),
         ("credential/_limits.py", "import edges.console", "credential._limits", "edges.console", {LAYERS, FORMAT}),
         ("credential/_limits.py", "import fastapi", "credential._limits", "fastapi", {FORMAT}),
@@ -80,7 +81,7 @@ def test_one_deliberate_import_breaks_exactly_its_contracts(
     if contracts - {ACYCLIC}:
         assert f"{importer} -> {imported}" in report, report  # the import it found, by name
     if ACYCLIC in contracts:  # the cycle, in the package's own short names
-        package, first, second = importer.split(".")[0], importer.split(".")[1], imported.split(".")[1]
+        (package, first), second = importer.split("."), imported.split(".")[1]
         assert f"No cycles are allowed in {package}." in report, report
         assert f".{first} -> .{second}" in report or f".{second} -> .{first}" in report, report
 
@@ -90,3 +91,31 @@ def test_the_contracts_cover_every_package() -> None:
     on_disk = {path.parent.name for path in ROOT.glob("*/__init__.py")}
     layered = {name.strip() for layer in CONTRACTS[LAYERS]["layers"] for name in layer.split("|")}
     assert on_disk == layered == set(PACKAGES)
+
+
+_RUN_BELOW_THE_ROLES = """
+import datetime as dt, json, sys
+from edges.appfiles import app_source, verifier_names
+from edges.messages import all_messages
+assert all_messages() and verifier_names() and app_source().name == "app"
+edges_only = sorted(sys.modules)
+from policies import audit, bundled_catalog, default_catalogue, load_policies, render_json
+report = audit(load_policies([bundled_catalog()]), today=dt.date(2026, 1, 1), catalogue=default_catalogue())
+assert json.loads(render_json(report))["policies"]
+print(json.dumps([edges_only, sorted(sys.modules)]))
+"""
+
+
+def test_what_reads_other_packages_files_imports_none_of_them_at_run_time() -> None:
+    """lint-imports reads import statements; these are the places that reach other packages'
+    files at run time (the phone app's build, the policy catalog, the sources the translations
+    cover, the roles' storage models): they must not import a package above them either."""
+    done = subprocess.run([sys.executable, "-c", _RUN_BELOW_THE_ROLES], capture_output=True, text=True, check=True,
+                          timeout=120)  # fmt: skip
+    edges_only, with_policies = json.loads(done.stdout)
+
+    def top_levels(modules: list[str]) -> set[str]:
+        return {module.split(".")[0] for module in modules} & set(PACKAGES)
+
+    assert top_levels(edges_only) <= {"edges", "credential"}
+    assert top_levels(with_policies) <= {"policies", "edges", "credential"}

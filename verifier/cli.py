@@ -3,6 +3,8 @@
 ``verify`` reads the proof from QR text, a compact SD-JWT, a photo of the QR code or stdin,
 checks it against trusted issuer keys and the desk's own nonce and audience, and prints
 only what the proof discloses. Exit codes: 0 valid, 1 invalid, 2 usage or unreadable input.
+Its parsing aside, ``verify`` is ``verifier.quickverify``, which ``cityid verify`` usually runs
+without Typer: the options below and that module's ``VERIFY_OPTIONS`` are kept equal by the tests.
 """
 
 from __future__ import annotations
@@ -13,35 +15,25 @@ import secrets
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.panel import Panel
-from rich.table import Table
 from rich.text import Text
 
 from credential import (
     NEWEST_PROOF_CODEC,
     CredentialError,
-    KeySet,
-    StatusListToken,
-    VerifiedPresentation,
-    VerifyOptions,
-    check_status,
-    credential_type_of,
     encode_request_text,
     new_request,
-    qr_context,
-    status_list_subject,
-    verify_presentation,
-    verify_status_list_token,
 )
 from edges.console import console, errors, printable, safe
 from edges.exits import exit_code
 from edges.files import write_atomic
 from edges.i18n import choose_language, translator
-from edges.inputs import InputError, load_issuer, load_key_set, load_proof, read_bounded_text
-from edges.words import clock_hint, desk_words
+from edges.inputs import InputError, load_key_set, load_proof, read_bounded_text
+from edges.words import clock_hint
+
+from .quickverify import DEFAULT_MAX_AGE, DEFAULT_MAX_STATUS_AGE, VerifyArguments, answer, plain_words
 
 if TYPE_CHECKING:
     from policies import Registry
@@ -51,7 +43,6 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-DEFAULT_MAX_AGE = 3600
 ProofCodecOption = Annotated[
     int,
     typer.Option(
@@ -60,71 +51,6 @@ ProofCodecOption = Annotated[
         "(CID1:, for residents' wallets older than CID2:; a CIDR1: request).",
     ),
 ]  # fmt: skip
-
-
-def in_display_order(vct: str, claims: dict[str, Any]) -> list[tuple[str, Any]]:
-    """Claims in their credential type's order (disclosures arrive in digest order)."""
-    kind = credential_type_of(vct)  # the type's URN or its published https vct
-    order = list(kind.claims) if kind else []
-    return sorted(claims.items(), key=lambda item: order.index(item[0]) if item[0] in order else len(order))
-
-
-def _result(valid: bool, reason: str, message: str, verified: VerifiedPresentation | None = None) -> dict[str, Any]:
-    return {
-        "valid": valid,
-        "reason": reason,
-        "message": message,
-        "claims": verified.claims if verified else {},
-        "issuer": verified.issuer if verified else None,
-        "vct": verified.vct if verified else None,
-        "status": None,
-        "device_bound": None,
-    }
-
-
-def _status_lists(paths: list[Path], keys: KeySet, now: int) -> dict[str, StatusListToken]:
-    """Status list tokens from files, each verified with the issuer's keys, by their URI."""
-    lists: dict[str, StatusListToken] = {}
-    for path in paths:
-        token = read_bounded_text(path, what="a status list")
-        uri = status_list_subject(token)
-        lists[uri] = verify_status_list_token(token, keys, uri=uri, now=now)
-    return lists
-
-
-def _plain_words(result: dict[str, Any], *, clock_at: float | None = None) -> str:
-    """A refusal as desk staff read it (``edges.words.desk_words``, in the locale's language),
-    or the error's own message when there are no plain words for it; ``--json`` keeps the
-    message, with its technical detail, for IT. With ``clock_at``: the clock to check."""
-    _ = translator(choose_language(None))
-    words = desk_words(_, str(result["reason"])) or str(result["message"])
-    return words if clock_at is None else f"{words} {clock_hint(_, clock_at)}"
-
-
-def _show(result: dict[str, Any], verified: VerifiedPresentation | None) -> None:
-    if verified is None:
-        console.print(Text.assemble(("✘ NOT VALID", "bold red"), "  ", (result["reason"], "red")))
-        console.print(safe(_plain_words(result)))
-        return
-    table = Table.grid(padding=(0, 2))
-    table.add_column(style="dim")
-    table.add_column()
-    table.add_row("Issuer", safe(verified.issuer))
-    title = kind.title if (kind := credential_type_of(verified.vct)) else None
-    table.add_row("Credential", safe(f"{title} ({verified.vct})" if title else verified.vct))
-    for index, (name, value) in enumerate(in_display_order(verified.vct, verified.claims)):
-        table.add_row("Shared" if index == 0 else "", Text.assemble((printable(name), "bold"), ": ", printable(value)))
-    if not verified.claims:
-        table.add_row("Shared", "nothing beyond the credential type")
-    status = {"valid": "not revoked (status list checked)", "unchecked": "not checked (no status list given)",
-              "none": "the credential cannot be revoked"}.get(result.get("status", ""), "")  # fmt: skip
-    if status:
-        table.add_row("Status", status)
-    table.add_row(
-        "Bound to",
-        "the holder's device, for this desk's request" if verified.key_bound else "nobody (not device-bound)",
-    )
-    console.print(Panel(table, title=Text("✔ VALID", style="bold green"), title_align="left", expand=False))
 
 
 @app.command("verify")
@@ -168,7 +94,7 @@ def verify(
     ] = None,
     max_status_age: Annotated[
         int, typer.Option(min=0, help="Seconds a status list may be old (from its iat) before it counts as stale.")
-    ] = 86_400,
+    ] = DEFAULT_MAX_STATUS_AGE,
     paper: Annotated[
         bool,
         typer.Option(
@@ -186,47 +112,10 @@ def verify(
 
     Exit status: 0 valid, 1 invalid (with a reason code), 2 usage error or unreadable input.
     """
-    verified: VerifiedPresentation | None = None
-    try:
-        if paper and (nonce is None or audience is None):
-            nonce, audience = nonce or "-", audience or "-"  # a paper proof answers no request
-        if nonce is None or audience is None:
-            raise InputError(
-                "usage_error", "a proof is checked against this desk's request: pass --nonce and --audience"
-            )
-        keys, known = load_issuer(issuer_jwks)
-        now = int(time.time())
-        lists = _status_lists(status_lists or [], keys, now)
-        verified = verify_presentation(
-            load_proof(proof, qr_context(nonce=nonce, audience=audience, known=known)),
-            issuer_keys=keys,
-            audience=audience,
-            nonce=nonce,
-            now=now,
-            options=VerifyOptions(max_kb_age=max_age),
-            unsafe_skip_key_binding=paper,
-        )
-        status = "unchecked"
-        if lists and verified.status is not None:
-            check_status(verified.status, lists, now=now, max_age=max_status_age)
-            status = "valid"
-        elif lists:
-            status = "none"  # the credential has no status reference: nothing can revoke it
-        result = _result(True, "ok", "The proof is valid.", verified)
-        result["device_bound"] = verified.key_bound
-        result["status"] = status
-    except InputError as exc:
-        result = _result(False, exc.reason, exc.message)
-    except CredentialError as exc:
-        result = _result(False, exc.reason.value, exc.message)
-    except Exception:
-        result = _result(False, "internal_error", "the proof could not be checked (internal error)")
-    code = exit_code(result["reason"])
-    if as_json:
-        sys.stdout.write(json.dumps(result, ensure_ascii=True) + "\n")
-    else:
-        _show(result, verified)
-    raise typer.Exit(code)
+    arguments = VerifyArguments(proof=proof, issuer_jwks=issuer_jwks, nonce=nonce, audience=audience, max_age=max_age,
+                                status_lists=status_lists, max_status_age=max_status_age, paper=paper,
+                                as_json=as_json)  # fmt: skip
+    raise typer.Exit(answer(arguments))
 
 
 class _TrustProblem(Exception):
@@ -478,7 +367,7 @@ def check_command(
             console.print(Text("Paper proof: not bound to a device.", style="yellow"))
     else:
         console.print(Text.assemble(("✘ NOT VALID", "bold red"), "  ", (str(result["reason"]), "red")))
-        console.print(safe(_plain_words(result, clock_at=now if result.get("clock_doubt") else None)))
+        console.print(safe(plain_words(result, clock_at=now if result.get("clock_doubt") else None)))
     raise typer.Exit(exit_code(str(result["reason"])))
 
 
