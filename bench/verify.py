@@ -330,6 +330,9 @@ def main() -> None:
         f"{paired[0]:.3f} to {paired[-1]:.3f} (how noisy this machine was)"
     )
     print(f"desk_engine_ratio_vs_floor={desk_vs_floor:.3f} (same fresh proofs for both; target <= 1.6)")
+    decompressed = desk_time / (best["floor on the desk's fresh proofs"] + point_us / 1e6)
+    print(f"desk engine / (fresh floor + the {point_us:.1f} us of y from x above): {decompressed:.3f} "
+          "(the crypto a CID2: proof's holder key costs any verifier)")  # fmt: skip
     image_ms, check_ms, read = _desk_from_camera(issuer, trusted, now, arguments.camera_frames)
     print(
         f"desk from a camera-like JPEG (1280x720, tilted, blurred, noisy): {image_ms:.2f} ms to read the code, "

@@ -66,23 +66,25 @@ def is_valid_signature(alg: str, public_key: PublicKey, signature: bytes, signin
 _MINIMAL_EC_MEMBERS = {"kty", "crv", "x", "y"}
 
 
-_DECOMPRESSED: dict[bytes, ec.EllipticCurvePublicKey] = {}
+_DECOMPRESSED: dict[tuple[str, str], ec.EllipticCurvePublicKey] = {}
 _DECOMPRESSED_KEPT = 64
 
 
-def remember_p256_point(x: bytes, y: bytes, key: ec.EllipticCurvePublicKey) -> None:
+def remember_p256_point(x: str, y: str, key: ec.EllipticCurvePublicKey) -> None:
     """Keep a point the QR codec has just decompressed (``CID2:`` carries a holder key as x and
-    a parity bit), so that loading the same point from the JWK next costs nothing. Bounded; each
-    entry is taken once."""
+    a parity bit), by the base64url of x and y it wrote into the JWK, so that loading a JWK with
+    exactly these members next costs nothing. Bounded; each entry is taken once."""
     if len(_DECOMPRESSED) >= _DECOMPRESSED_KEPT:
         _DECOMPRESSED.clear()
-    _DECOMPRESSED[x + y] = key
+    _DECOMPRESSED[x, y] = key
 
 
 def _p256_point(jwk: Mapping[str, Any]) -> ec.EllipticCurvePublicKey:
+    if _DECOMPRESSED:  # (empty unless CID2: proofs are read)
+        x, y = jwk.get("x"), jwk.get("y")
+        if type(x) is str and type(y) is str and (known := _DECOMPRESSED.pop((x, y), None)) is not None:
+            return known  # the canonical base64url of 32-byte x and y, already checked to be on the curve
     point = _coordinate(jwk, "x") + _coordinate(jwk, "y")
-    if (known := _DECOMPRESSED.pop(point, None)) is not None:
-        return known  # the same 64 bytes, already checked to be on the curve
     try:
         return ec.EllipticCurvePublicKey.from_encoded_point(_P256, b"\x04" + point)
     except ValueError as exc:

@@ -30,6 +30,7 @@ from typing import NamedTuple
 
 import orjson
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from ._base45 import b45encode
 from ._encoding import b64url_encode
@@ -50,6 +51,7 @@ from ._qrtext import (
     _canonical_bytes,
     _random_parts,
     _varint,
+    b64url_bytes,
 )
 from ._qrtext import _long_header as long_header
 from ._qrtext import decode_qr_text as decode_qr_text_v1
@@ -57,6 +59,7 @@ from ._qrtext import encode_qr_text as encode_qr_text_v1
 from ._qrtext import inflate as inflate_with
 
 QR_PREFIX_V2 = "CID2:"
+_P256 = ec.SECP256R1()
 
 BLOB, DIGEST, SD_HASH, NONCE, AUDIENCE, POINT, KNOWN = 0xFF, 0xFE, 0xFD, 0xFC, 0xFB, 0xFA, 0xF9
 _TAG_BYTES = {NONCE: 2, AUDIENCE: 2, KNOWN: 3}
@@ -193,16 +196,32 @@ def _point(match: re.Match[bytes]) -> tuple[bytes, bytes] | None:
     return bytes((POINT, 2 + (y[-1] & 1))), x
 
 
-def _y_of(x: bytes, parity: int) -> bytes | None:
-    """The P-256 ``y`` for ``x`` and the SEC 1 parity byte (2 even, 3 odd); None off the curve.
-    The key is kept for the verifier, which is about to load the same point from the JWK."""
+def _point_key(x: bytes, parity: int) -> ec.EllipticCurvePublicKey | None:
+    """The P-256 key with this ``x`` and SEC 1 parity byte (2 even, 3 odd); None off the curve."""
+    if parity not in (2, 3):
+        return None
     try:
-        key = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), bytes((parity,)) + x)
+        return ec.EllipticCurvePublicKey.from_encoded_point(_P256, bytes((parity,)) + x)
     except ValueError:
         return None
-    y = key.public_numbers().y.to_bytes(32, "big")
-    remember_p256_point(x, y, key)
-    return y
+
+
+def _y_of(x: bytes, parity: int) -> bytes | None:
+    """The P-256 ``y`` for ``x`` and the SEC 1 parity byte; None off the curve."""
+    key = _point_key(x, parity)
+    return None if key is None else key.public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)[33:]
+
+
+def point_text(x: bytes, x_text: bytes, parity: int) -> bytes | None:
+    """``"x":"…","y":"…"`` of the P-256 point with this ``x`` (and its base64url) and SEC 1
+    parity byte; None off the curve. The key is kept for the verifier, which is about to load
+    the same point from the JWK."""
+    key = _point_key(x, parity)
+    if key is None:
+        return None
+    y_text = b64url_bytes(key.public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)[33:])[:43]
+    remember_p256_point(x_text.decode("ascii"), y_text.decode("ascii"), key)
+    return b'"x":"' + x_text + b'","y":"' + y_text + b'"'
 
 
 def _standard_shape(separators: list[str]) -> int | None:
@@ -360,6 +379,7 @@ def _parse_shape(data: bytes) -> _Shape:
     texts: list[slice] = [slice(0, 0)]
     digests: list[slice] = [slice(0, 0)]
     carried, cursor = 0, 0
+    fixed_digests = _digests_interleaved(parsed[1][1])
     for index, (_header, body, at) in enumerate(parsed):
         fixed += range(cursor, at)  # this segment's header bytes
         if isinstance(body, int):
@@ -376,7 +396,7 @@ def _parse_shape(data: bytes) -> _Shape:
                     raise _broken(f"has marker 0x{piece[0]:02X} where it cannot stand")
                 if piece[0] in (BLOB, POINT):
                     lengths.append(piece[1] if piece[0] == BLOB else 32)
-                if index == 1 and (piece[0] == DIGEST or piece == _CARRIED_DIGEST):
+                if index == 1 and (piece[0] == DIGEST or piece == _CARRIED_DIGEST) and not fixed_digests:
                     digests.append(where)
                     carried += piece == _CARRIED_DIGEST
                 else:
@@ -399,6 +419,22 @@ def _parse_shape(data: bytes) -> _Shape:
 _CARRIED_DIGEST = bytes((BLOB, 32))
 
 
+def is_text(between_markers: bytes) -> bool:
+    """No marker byte (``0xF5``-``0xFF``) in the text between a skeleton's markers; ASCII, the
+    usual case, is told in one quick pass."""
+    return between_markers.isascii() or not _NOT_TEXT.search(between_markers)
+
+
+def _digests_interleaved(payload: bytes | int) -> bool:
+    """Whether another marker stands between the payload's digest markers. Then which ones are
+    carried decides which random run each later marker takes, and a proof whose digests fall in
+    another order may have runs of other lengths: such a shape keeps its digest markers fixed."""
+    if isinstance(payload, int):
+        return False
+    kinds = [piece[0] == DIGEST or piece == _CARRIED_DIGEST for piece in _TOKEN_SPLIT.split(payload)[1::2]]
+    return True in kinds and False in kinds[kinds.index(True) : len(kinds) - kinds[::-1].index(True)]
+
+
 def _digests_fit(markers: tuple[bytes, ...], carried: int) -> bool:
     """The payload's digest markers are all ``0xFE k`` or ``0xFF 32``, this many of them the latter."""
     return markers.count(_CARRIED_DIGEST) == carried and all(
@@ -416,7 +452,7 @@ def _shape_of(data: bytes) -> _Shape:
     for shape in _SHAPES.get(len(data), ()):
         if (
             shape.probe(data) == shape.expected
-            and not _NOT_TEXT.search(b"".join(shape.texts(data)))
+            and is_text(b"".join(shape.texts(data)))
             and _digests_fit(shape.digests(data), shape.carried)
         ):
             return shape
@@ -431,11 +467,10 @@ def _shape_of(data: bytes) -> _Shape:
 
 
 def _point_text(x: bytes, x_text: bytes, parity: int) -> bytes:
-    """``"x":"…","y":"…"`` of the P-256 point with this ``x`` and SEC 1 parity byte."""
-    y = _y_of(x, parity) if parity in (2, 3) else None
-    if y is None:
+    text = point_text(x, x_text, parity)
+    if text is None:
         raise KeyBindingError(Reason.HOLDER_KEY_INVALID, "the holder key in the proof is not a P-256 point")
-    return b'"x":"' + x_text + b'","y":"' + b64url_encode(y).encode() + b'"'
+    return text
 
 
 def _request_value(context: QrContext, marker: int, want: bytes) -> bytes:
