@@ -40,7 +40,7 @@ if typing.TYPE_CHECKING:
         StatusError,
         UsageError,
     )
-    from ._issue import VC_TYP, StatusReference, TypeReference, day_start, issue_credential, issue_sd_jwt
+    from ._issue import TypeReference, day_start, issue_credential, issue_sd_jwt
     from ._jws import sign_jwt, time_window_problem, verify_jwt, verify_jwt_with_header_key
     from ._keys import (
         SUPPORTED_ALGORITHMS,
@@ -52,7 +52,7 @@ if typing.TYPE_CHECKING:
         jwk_thumbprint,
     )
     from ._limits import DEFAULT_LIMITS, Limits
-    from ._present import KB_TYP, HeldCredential, parse_issued, present, present_on_paper
+    from ._present import HeldCredential, parse_issued, present, present_on_paper
     from ._qrparse import parse_qr_text
     from ._qrtext import QR_PREFIX, is_qr_text
     from ._qrtext2 import (
@@ -79,7 +79,7 @@ if typing.TYPE_CHECKING:
         new_request,
         offline_audience,
     )
-    from ._sdjwt import ClaimPath, Presentation, parse_presentation
+    from ._sdjwt import KB_TYP, VC_TYP, ClaimPath, Presentation, StatusReference, parse_presentation
     from ._status import (
         STATUS_LIST_TYP,
         StatusList,
@@ -202,7 +202,7 @@ _DEFINED_IN: dict[str, tuple[str, ...]] = {
         "StatusError",
         "UsageError",
     ),
-    "_issue": ("VC_TYP", "StatusReference", "TypeReference", "day_start", "issue_credential", "issue_sd_jwt"),
+    "_issue": ("TypeReference", "day_start", "issue_credential", "issue_sd_jwt"),
     "_jws": ("sign_jwt", "time_window_problem", "verify_jwt", "verify_jwt_with_header_key"),
     "_keys": (
         "SUPPORTED_ALGORITHMS",
@@ -214,7 +214,7 @@ _DEFINED_IN: dict[str, tuple[str, ...]] = {
         "jwk_thumbprint",
     ),
     "_limits": ("DEFAULT_LIMITS", "Limits"),
-    "_present": ("KB_TYP", "HeldCredential", "parse_issued", "present", "present_on_paper"),
+    "_present": ("HeldCredential", "parse_issued", "present", "present_on_paper"),
     "_qrparse": ("parse_qr_text",),
     "_qrtext": ("QR_PREFIX", "is_qr_text"),
     "_qrtext2": (
@@ -241,7 +241,7 @@ _DEFINED_IN: dict[str, tuple[str, ...]] = {
         "new_request",
         "offline_audience",
     ),
-    "_sdjwt": ("ClaimPath", "Presentation", "parse_presentation"),
+    "_sdjwt": ("KB_TYP", "VC_TYP", "ClaimPath", "Presentation", "StatusReference", "parse_presentation"),
     "_status": (
         "STATUS_LIST_TYP",
         "StatusList",

@@ -25,27 +25,17 @@ from ._sdjwt import (
     SD_ALG,
     SD_ALG_KEY,
     SD_KEY,
+    VC_TYP,
+    StatusReference,
     digest,
     make_disclosure,
 )
 from ._types import DAY, CredentialType
 
-VC_TYP = "dc+sd-jwt"
 SALT_BYTES = 16  # 128-bit salts (RFC 9901 section 9.3)
 
 RandomBytes = Callable[[int], bytes]
 _MAX_EXACT_INTEGER = 2**53
-
-
-class StatusReference(NamedTuple):
-    """Where a credential's revocation bit lives (IETF Token Status List)."""
-
-    idx: int
-    uri: str
-
-    def to_claim(self) -> dict[str, Any]:
-        """The ``status`` claim value."""
-        return {"status_list": {"idx": self.idx, "uri": self.uri}}
 
 
 class TypeReference(NamedTuple):

@@ -14,13 +14,10 @@ from typing import Any
 
 from ._encoding import b64url_decode, parse_json_object
 from ._errors import MalformedError, Reason, UsageError
-from ._issue import VC_TYP
 from ._jws import checked_header, sign_jwt, split_jws
 from ._keys import SUPPORTED_ALGORITHMS, SigningKey
 from ._limits import DEFAULT_LIMITS, Limits
-from ._sdjwt import ClaimPath, resolve_disclosures, sd_hash, split_presentation
-
-KB_TYP = "kb+jwt"
+from ._sdjwt import KB_TYP, VC_TYP, ClaimPath, resolve_disclosures, sd_hash, split_presentation
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,7 +30,6 @@ from typing import NamedTuple
 
 import orjson
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from ._base45 import b45encode
 from ._encoding import b64url_encode
@@ -209,7 +208,7 @@ def _point_key(x: bytes, parity: int) -> ec.EllipticCurvePublicKey | None:
 def _y_of(x: bytes, parity: int) -> bytes | None:
     """The P-256 ``y`` for ``x`` and the SEC 1 parity byte; None off the curve."""
     key = _point_key(x, parity)
-    return None if key is None else key.public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)[33:]
+    return None if key is None else key.public_numbers().y.to_bytes(32, "big")
 
 
 def point_text(x: bytes, x_text: bytes, parity: int) -> bytes | None:
@@ -219,7 +218,7 @@ def point_text(x: bytes, x_text: bytes, parity: int) -> bytes | None:
     key = _point_key(x, parity)
     if key is None:
         return None
-    y_text = b64url_bytes(key.public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)[33:])[:43]
+    y_text = b64url_bytes(key.public_numbers().y.to_bytes(32, "big"))[:43]
     remember_p256_point(x_text.decode("ascii"), y_text.decode("ascii"), key)
     return b'"x":"' + x_text + b'","y":"' + y_text + b'"'
 

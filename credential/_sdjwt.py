@@ -17,6 +17,10 @@ from ._errors import DisclosureError, MalformedError, Reason
 from ._jws import split_jws
 from ._limits import Limits
 
+VC_TYP = "dc+sd-jwt"
+"""The ``typ`` of an SD-JWT VC's issuer-signed JWT (SD-JWT VC section 3.2.1)."""
+KB_TYP = "kb+jwt"
+"""The ``typ`` of a key-binding JWT (RFC 9901 section 4.3)."""
 SD_KEY = "_sd"
 SD_ALG_KEY = "_sd_alg"
 ARRAY_ELEMENT_KEY = "..."
@@ -24,6 +28,18 @@ SD_ALG = "sha-256"
 RESERVED_NAMES = frozenset({SD_KEY, ARRAY_ELEMENT_KEY})
 # SD-JWT VC: these are never selectively disclosable (``iat`` and ``sub`` may be).
 NEVER_DISCLOSABLE = frozenset({"iss", "nbf", "exp", "cnf", "vct", "vct#integrity", "status"})
+
+
+class StatusReference(NamedTuple):
+    """Where a credential's revocation bit lives (IETF Token Status List)."""
+
+    idx: int
+    uri: str
+
+    def to_claim(self) -> dict[str, Any]:
+        """The ``status`` claim value."""
+        return {"status_list": {"idx": self.idx, "uri": self.uri}}
+
 
 ClaimPath = tuple[str | int, ...]
 """Where a claim sits: object member names and array indexes from the top level."""

@@ -17,10 +17,10 @@ from typing import Any
 
 from ._encoding import b64url_decode, b64url_encode, parse_json_object
 from ._errors import MalformedError, Reason, StatusError
-from ._issue import StatusReference
 from ._jws import sign_jwt, split_jws, verify_jwt
 from ._keys import SigningKey, VerifyingKey
 from ._limits import Limits
+from ._sdjwt import StatusReference
 
 STATUS_LIST_TYP = "statuslist+jwt"
 VALID, INVALID, SUSPENDED = 0x00, 0x01, 0x02

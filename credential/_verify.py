@@ -20,17 +20,18 @@ from typing import Any, NamedTuple
 
 from ._encoding import b64url_decode, b64url_encode, parse_json_object
 from ._errors import ClaimsError, KeyBindingError, MalformedError, Reason, SignatureError
-from ._issue import VC_TYP, StatusReference
 from ._jws import checked_header, split_jws, time_window_problem
 from ._keys import SUPPORTED_ALGORITHMS, PublicKey, VerifyingKey, is_valid_signature, load_public_jwk
 from ._limits import DEFAULT_LIMITS, Limits
-from ._present import KB_TYP
 from ._sdjwt import (
+    KB_TYP,
     NEVER_DISCLOSABLE,
     SD_ALG,
     SD_ALG_KEY,
+    VC_TYP,
     ClaimPath,
     Presentation,
+    StatusReference,
     check_disclosure_count,
     parse_presentation,
     resolve_disclosures,

@@ -41,10 +41,12 @@ NOT_FOR_A_DESK = ("fastapi", "starlette", "sqlalchemy", "uvicorn", "alembic", "p
 IMAGE_READERS = ("PIL", "zxingcpp")
 COMMAND_LINE_TOOLKITS = ("typer", "click", "rich", "pydantic", "pydantic_core")
 """What the fast path of `cityid verify` does without (Typer carries its own Click, under typer)."""
-NOT_FOR_VERIFYING = ("credential._status", "credential._request", "credential._qrparse", "edges.i18n", "edges.words",
-                     "verifier.cli", "verifier.engine", "verifier.sync")  # fmt: skip
+NOT_FOR_VERIFYING = ("credential._status", "credential._request", "credential._qrparse", "credential._issue",
+                     "credential._present", "cryptography.hazmat.primitives.serialization", "edges.i18n",
+                     "edges.words", "verifier.cli", "verifier.engine", "verifier.sync")  # fmt: skip
 """Parts of cityid a valid text proof does not need: status lists (no --status), desk requests,
-the desk engine's parser, the words for refusals, the Typer command."""
+issuance and presentation, cryptography's key serialization, the desk engine's parser, the
+words for refusals, the Typer command."""
 ISS = "https://id.riverton.example"
 
 _RUN = """
