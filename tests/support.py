@@ -18,6 +18,7 @@ from credential import (
     RESIDENCY,
     ClaimPath,
     KeySet,
+    Presentation,
     SigningKey,
     StatusReference,
     issue_credential,
@@ -153,3 +154,15 @@ json_values = st.recursive(
     max_leaves=8,
 )
 claim_sets = st.dictionaries(names, json_values, min_size=1, max_size=6)
+
+
+def assert_handed_bytes_match(parts: Presentation) -> None:
+    """The bytes a QR codec hands on with a presentation are exactly what its text decodes to."""
+    if parts.payload_bytes is not None:
+        assert parts.payload_bytes == b64url_decode(parts.payload)
+    if parts.disclosure_bytes is not None:
+        assert list(parts.disclosure_bytes) == [b64url_decode(d) for d in parts.disclosures]
+    if parts.key_binding_parts is not None:
+        header, payload, signature, payload_bytes = parts.key_binding_parts
+        assert parts.key_binding.split(".") == [header, payload, b64url_encode(signature)]
+        assert payload_bytes == b64url_decode(payload)

@@ -15,7 +15,17 @@ from typing import Any, cast
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from support import AUD, NONCE, NOW, issue_any, issue_residency, make_keys, present_to_desk, verify_at_desk
+from support import (
+    AUD,
+    NONCE,
+    NOW,
+    assert_handed_bytes_match,
+    issue_any,
+    issue_residency,
+    make_keys,
+    present_to_desk,
+    verify_at_desk,
+)
 
 from credential import (
     DEFAULT_LIMITS,
@@ -31,7 +41,6 @@ from credential import (
 )
 from credential import _qrparse as plans
 from credential._base45 import b45encode
-from credential._encoding import b64url_decode, b64url_encode
 from credential._qrtext import DICTIONARY_V1, QR_PREFIX, _inflate
 from credential._sdjwt import _by_digest, _Resolver, digest, make_disclosure, resolve_disclosures
 
@@ -55,14 +64,7 @@ PROOFS = {
 def _fields(parts: Presentation) -> tuple[Any, ...]:
     """What a presentation says. Bytes handed on must be exactly what its text decodes to;
     the general route hands none on."""
-    if parts.payload_bytes is not None:
-        assert parts.payload_bytes == b64url_decode(parts.payload)
-    if parts.disclosure_bytes is not None:
-        assert list(parts.disclosure_bytes) == [b64url_decode(d) for d in parts.disclosures]
-    if parts.key_binding_parts is not None:
-        header, payload, signature, payload_bytes = parts.key_binding_parts
-        assert parts.key_binding.split(".") == [header, payload, b64url_encode(signature)]
-        assert payload_bytes == b64url_decode(payload)
+    assert_handed_bytes_match(parts)
     return parts.header, parts.payload, parts.signature, tuple(parts.disclosures), parts.key_binding, parts.covered
 
 

@@ -17,7 +17,7 @@ import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from support import AUD, NONCE, NOW, issue_any, issue_residency, make_keys, present_to_desk
+from support import AUD, NONCE, NOW, assert_handed_bytes_match, issue_any, issue_residency, make_keys, present_to_desk
 
 from credential import (
     DEFAULT_LIMITS,
@@ -39,7 +39,7 @@ from credential import (
 from credential import _qrparse as plans
 from credential import _qrtext2 as shapes
 from credential._base45 import b45encode
-from credential._encoding import b64url_decode, b64url_encode
+from credential._encoding import b64url_decode
 from credential._keys import load_public_jwk
 from credential._qrtext import _varint
 from credential._qrtext2 import DICTIONARY_V2, QR_PREFIX_V2, inflate_v2
@@ -99,14 +99,7 @@ def _qr(payload: bytes) -> str:
 
 def _fields(parts: Presentation) -> tuple[Any, ...]:
     """Everything a presentation says; the bytes handed on must be what its text decodes to."""
-    if parts.payload_bytes is not None:
-        assert parts.payload_bytes == b64url_decode(parts.payload)
-    if parts.disclosure_bytes is not None:
-        assert list(parts.disclosure_bytes) == [b64url_decode(d) for d in parts.disclosures]
-    if parts.key_binding_parts is not None:
-        header, payload, signature, payload_bytes = parts.key_binding_parts
-        assert parts.key_binding.split(".") == [header, payload, b64url_encode(signature)]
-        assert payload_bytes == b64url_decode(payload)
+    assert_handed_bytes_match(parts)
     return tuple(parts)
 
 
