@@ -101,8 +101,9 @@ class Resident:
     """How this resident's receive is stopped: at each of REQUESTS in turn, one stop per run."""
     stops: int = 0
     """How many of REQUESTS have had their stop."""
-    notifications: int = 0
-    """Notifications sent in the current run."""
+    notified: list[str] = field(default_factory=list)
+    """The notification ids sent in the current run, in order (a notification tried again after a
+    dropped connection keeps its place, so its stop can come again)."""
     process: subprocess.Popen[str] | None = None
     issued: dict[str, list[str]] = field(default_factory=lambda: {"residency": [], "identity": []})
     """Every credential the issuer sent for this resident, relayed or not (seen by the proxy)."""
@@ -195,8 +196,10 @@ class Proxy:
             if name == "/credential":
                 name += " " + json.loads(body)["credential_configuration_id"]
             elif name == "/notification":
-                resident.notifications += 1
-                name += f" {min(resident.notifications, 2)}"
+                notification_id = json.loads(body)["notification_id"]
+                if notification_id not in resident.notified:
+                    resident.notified.append(notification_id)
+                name += f" {min(resident.notified.index(notification_id) + 1, 2)}"
             if name != REQUESTS[resident.stops]:
                 return resident, None
             resident.stops += 1
@@ -263,7 +266,7 @@ def _receive(resident: Resident, *, offer: bool, pin: bool) -> subprocess.Comple
                *(["--pin", resident.offer.pin] if pin else []), "--count", str(COUNT), "--wait", "90",
                "--wallet", str(resident.wallet)]  # fmt: skip
     env = {**os.environ, "CITYID_WALLET_PASSPHRASE": PASS}
-    resident.notifications = 0
+    resident.notified = []
     process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True, env=env)  # fmt: skip
     resident.process = process
