@@ -18,10 +18,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from cryptography.hazmat.primitives.asymmetric.utils import (
-    decode_dss_signature,
-    encode_dss_signature,
-)
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from ._encoding import b64url_decode, b64url_encode
 from ._errors import MalformedError, Reason
@@ -53,13 +50,27 @@ def is_valid_signature(alg: str, public_key: PublicKey, signature: bytes, signin
         return False
     try:
         if alg == "ES256":
-            der = encode_dss_signature(int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big"))
-            public_key.verify(der, signing_input, _ECDSA_VERIFY)  # type: ignore[call-arg]  # alg pins the key type
+            public_key.verify(der_signature(signature), signing_input, _ECDSA_VERIFY)  # type: ignore[call-arg]  # alg pins the key type
         else:
             public_key.verify(signature, signing_input)  # type: ignore[call-arg]
     except InvalidSignature:
         return False
     return True
+
+
+_INTEGER_HEADERS = [bytes((2, length)) for length in range(34)]
+
+
+def der_signature(raw: bytes) -> bytes:
+    """The DER ``ECDSA-Sig-Value`` of a 64-byte JOSE ``r || s`` (what ``cryptography`` verifies):
+    each half a minimal big-endian INTEGER, a zero byte in front when its top bit is set. Built
+    from the bytes, as ``encode_dss_signature`` would from the two numbers, at a third less cost."""
+    r, s = raw[:32].lstrip(b"\0") or b"\0", raw[32:].lstrip(b"\0") or b"\0"
+    if r[0] > 0x7F:
+        r = b"\0" + r
+    if s[0] > 0x7F:
+        s = b"\0" + s
+    return b"".join((b"\x30", bytes((len(r) + len(s) + 4,)), _INTEGER_HEADERS[len(r)], r, _INTEGER_HEADERS[len(s)], s))
 
 
 _MINIMAL_EC_MEMBERS = {"kty", "crv", "x", "y"}

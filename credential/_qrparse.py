@@ -337,14 +337,16 @@ class _PlanV2(NamedTuple):
         pad, split = first_formats or _formats_for(tuple(map(len, raws)))
         texts = split.unpack(_b2a(pad.pack(*raws), newline=False).translate(_URLSAFE))
         hashed = pad_digests.pack(*map(_digest, map(_sha256, texts[1 : 1 + count])))
-        pool += split_digests.unpack(_b2a(hashed, newline=False).translate(_URLSAFE))
+        digests = split_digests.unpack(_b2a(hashed, newline=False).translate(_URLSAFE))
+        pool += digests
         payload = b"".join(order(pool))
         header, *disclosures, at_cut = map(bytes.decode, texts)
         payload_text = _b2a(payload, newline=False).translate(_URLSAFE).rstrip(b"=").decode("ascii")
         covered = covered_format % (header, payload_text, encoded[signature].decode(), *disclosures)
-        kb_parts = None
+        kb_parts = sd_hash_text = None
         if key_binding is not None:
             sd_hash = _b2a(_sha256(covered.encode("ascii")).digest(), newline=False).translate(_URLSAFE)[:43]
+            sd_hash_text = sd_hash.decode("ascii")
             pool.append(sd_hash)
             kb_payload = b"".join(key_binding(pool))
             kb_text = _b2a(kb_payload, newline=False).translate(_URLSAFE).rstrip(b"=").decode("ascii")
@@ -353,7 +355,7 @@ class _PlanV2(NamedTuple):
         if len(covered) + len(at_cut) > limits.max_presentation_chars or count > limits.max_disclosures:
             _check_limits(len(covered) + len(at_cut), count, limits)  # raises, as the general way would
         return Presentation(header, payload_text, runs[signature], disclosures, at_cut, covered, payload,
-                            raws[1 : 1 + count], kb_parts)  # fmt: skip
+                            raws[1 : 1 + count], kb_parts, tuple(map(bytes.decode, digests)), sd_hash_text)  # fmt: skip
 
     def order_for(self, markers: bytes) -> _Pieces | None:
         """The payload's pieces for these digest markers, kept; None when they are not this

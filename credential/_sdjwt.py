@@ -90,11 +90,14 @@ _NOT_RESOLVED = NEVER_DISCLOSABLE | {"iat", SD_ALG_KEY}
 _CONTAINERS = (dict, list)
 
 
-def _by_digest(disclosures: Sequence[str], limits: Limits, decoded: Sequence[bytes] | None) -> dict[str, Any]:
+def _by_digest(
+    disclosures: Sequence[str], limits: Limits, decoded: Sequence[bytes] | None, digests: Sequence[str] | None
+) -> dict[str, Any]:
     """Each disclosure, decoded, under the digest that references it."""
     by_digest: dict[str, tuple[str, list[Any]]] = {}
     for index, disclosure in enumerate(disclosures):
-        key = b64url_encode(hashlib.sha256(disclosure.encode("ascii")).digest())  # digest(), inline: hot
+        # digest(), inline (hot), unless the parser has just computed it
+        key = b64url_encode(hashlib.sha256(disclosure.encode("ascii")).digest()) if digests is None else digests[index]
         if key in by_digest:
             raise DisclosureError(Reason.DUPLICATE_DISCLOSURE, "the same disclosure appears twice")
         raw = None if decoded is None else decoded[index]
@@ -185,11 +188,15 @@ class _Resolver:
 
 
 def resolve_disclosures(
-    payload: dict[str, Any], disclosures: Sequence[str], limits: Limits, decoded: Sequence[bytes] | None = None
+    payload: dict[str, Any],
+    disclosures: Sequence[str],
+    limits: Limits,
+    decoded: Sequence[bytes] | None = None,
+    digests: Sequence[str] | None = None,
 ) -> Resolved:
     """Rebuild the claims of ``payload`` from ``disclosures`` (RFC 9901, 7.1 steps 3-5);
-    ``decoded`` holds their bytes when these are already known."""
-    by_digest = _by_digest(disclosures, limits, decoded)
+    ``decoded`` holds their bytes and ``digests`` their digests when these are already known."""
+    by_digest = _by_digest(disclosures, limits, decoded, digests)
     resolved = _resolve_flat(payload, by_digest)
     if resolved is None:
         resolver = _Resolver(by_digest, limits)
@@ -283,6 +290,10 @@ class Presentation(NamedTuple):
     key_binding_parts: tuple[str, str, bytes, bytes] | None = None
     """The key-binding JWT's header and payload segments, signature and payload bytes, when
     already decoded."""
+    disclosure_digests: Sequence[str] | None = None
+    """Each disclosure's digest (:func:`digest`), when the parser has just computed them."""
+    sd_hash: str | None = None
+    """The digest of ``covered`` (what ``sd_hash`` must be), when the parser has just computed it."""
 
     @property
     def compact(self) -> str:

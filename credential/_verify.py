@@ -167,7 +167,8 @@ def _check_key_binding(
     if payload_bytes is None:
         payload_bytes = b64url_decode(payload_segment)
     claims = parse_json_object(payload_bytes, options.limits, what="the key-binding JWT payload")
-    if claims.get("sd_hash") != b64url_encode(hashlib.sha256(parts.covered.encode("ascii")).digest()):
+    covered_hash = parts.sd_hash or b64url_encode(hashlib.sha256(parts.covered.encode("ascii")).digest())
+    if claims.get("sd_hash") != covered_hash:
         raise KeyBindingError(Reason.SD_HASH_MISMATCH, "the key-binding JWT does not cover this presentation")
     if claims.get("aud") != audience:
         raise KeyBindingError(Reason.AUDIENCE_MISMATCH, "the proof was made for a different verifier")
@@ -225,10 +226,11 @@ def verify_presentation(
     """Verify ``<jwt>~<disclosures>~<kb-jwt>`` and return only what it proves.
 
     ``presentation`` is the compact string, or a :class:`Presentation` already split (as
-    ``parse_qr_text`` makes one from QR text). ``issuer_keys`` maps ``kid`` to trusted keys (a
-    :class:`KeySet`). ``audience`` and ``nonce`` are what this verifier asked for; they are
-    required whenever a key-binding JWT is checked. ``now`` is the verifier's clock in
-    seconds since the epoch.
+    ``parse_qr_text`` makes one from QR text: the bytes and digests it hands on are used as
+    given, so build one only with this package's parsers). ``issuer_keys`` maps ``kid`` to
+    trusted keys (a :class:`KeySet`). ``audience`` and ``nonce`` are what this verifier asked
+    for; they are required whenever a key-binding JWT is checked. ``now`` is the verifier's
+    clock in seconds since the epoch.
     """
     limits = options.limits
     if type(presentation) is Presentation:
@@ -254,7 +256,7 @@ def verify_presentation(
     if payload.get(SD_ALG_KEY, SD_ALG) != SD_ALG:
         raise MalformedError(Reason.UNSUPPORTED_DIGEST_ALGORITHM, "only sha-256 disclosure digests are supported")
 
-    resolved = resolve_disclosures(payload, parts.disclosures, limits, parts.disclosure_bytes)
+    resolved = resolve_disclosures(payload, parts.disclosures, limits, parts.disclosure_bytes, parts.disclosure_digests)
 
     holder_jwk: dict[str, Any] | None = None
     if parts.key_binding:

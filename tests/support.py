@@ -6,6 +6,7 @@ arguments), so nothing here patches the clock.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import itertools
 import json
 from collections.abc import Callable, Iterable
@@ -29,7 +30,7 @@ from credential import (
 )
 from credential._encoding import b64url_decode, b64url_encode, compact_json
 from credential._jws import sign_jwt
-from credential._sdjwt import sd_hash
+from credential._sdjwt import digest, sd_hash
 
 NOW = 1_795_500_000  # 2026-11-23, a fixed verifier clock
 ISS = "https://id.riverton.example"
@@ -157,7 +158,12 @@ claim_sets = st.dictionaries(names, json_values, min_size=1, max_size=6)
 
 
 def assert_handed_bytes_match(parts: Presentation) -> None:
-    """The bytes a QR codec hands on with a presentation are exactly what its text decodes to."""
+    """The bytes and digests a QR codec hands on with a presentation are exactly what its text
+    decodes to and hashes to."""
+    if parts.disclosure_digests is not None:
+        assert list(parts.disclosure_digests) == [digest(d) for d in parts.disclosures]
+    if parts.sd_hash is not None:
+        assert parts.sd_hash == b64url_encode(hashlib.sha256(parts.covered.encode("ascii")).digest())
     if parts.payload_bytes is not None:
         assert parts.payload_bytes == b64url_decode(parts.payload)
     if parts.disclosure_bytes is not None:

@@ -209,7 +209,7 @@ _NAMES = st.sampled_from(["a", "b", "iss", "cnf", "status", "_sd", "...", "_sd_a
 
 def _general(payload: dict[str, Any], disclosures: list[str]) -> Any:
     try:
-        by_digest = _by_digest(disclosures, DEFAULT_LIMITS, None)
+        by_digest = _by_digest(disclosures, DEFAULT_LIMITS, None, None)
         resolver = _Resolver(by_digest, DEFAULT_LIMITS)
         claims = resolver.object(payload, ())
         if len(resolver.paths) != len(by_digest):

@@ -7,9 +7,13 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from hypothesis import given
+from hypothesis import strategies as st
 
 from credential import InvalidKeyError, KeySet, Reason, SigningKey, VerifyingKey, jwk_thumbprint
 from credential._encoding import b64url_decode
+from credential._keys import der_signature
 
 VECTORS = Path(__file__).parent / "vectors"
 
@@ -50,6 +54,19 @@ def test_sign_and_verify_round_trip(alg: str) -> None:
     assert public.alg == alg
     assert public.is_valid_signature(signature, b"data")
     assert not public.is_valid_signature(signature, b"datA")
+
+
+_HALVES = st.one_of(  # leading zero bytes, a set top bit, zero itself: every case of the minimal encoding
+    st.binary(min_size=32, max_size=32),
+    st.tuples(st.integers(0, 32), st.binary(min_size=32, max_size=32)).map(lambda z: bytes(z[0]) + z[1][z[0] :]),
+    st.sampled_from([bytes(32), bytes(31) + b"\x80", b"\x80" + bytes(31), b"\xff" * 32, bytes(31) + b"\x01"]),
+)
+
+
+@given(_HALVES, _HALVES)
+def test_the_der_of_a_jose_signature_is_the_one_encode_dss_signature_makes(r: bytes, s: bytes) -> None:
+    expected = encode_dss_signature(int.from_bytes(r, "big"), int.from_bytes(s, "big"))
+    assert der_signature(r + s) == expected
 
 
 def test_es256_signatures_are_deterministic() -> None:
